@@ -1,0 +1,155 @@
+"""The ``callbridge`` command line. Command names and options are a public contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from bridge import __version__, logs
+from bridge.settings import Settings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except (ValidationError, FileNotFoundError) as exc:
+        raise click.ClickException(f"invalid settings:\n{exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callbridge")
+def main() -> None:
+    """callbridge: put an AI voice agent and your human agents on one phone number.
+
+    Settings come from CALLBRIDGE_* environment variables, a .env file, or the TOML
+    file named by CALLBRIDGE_CONFIG_FILE. See `callbridge config show`.
+    """
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (CALLBRIDGE_HOST, default 127.0.0.1).")
+@click.option("--port", type=int, help="HTTP port (CALLBRIDGE_PORT, default 8080; 0 picks one).")
+@click.option(
+    "--flow",
+    "default_flow",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Flow that answers calls with no flow of their own (CALLBRIDGE_DEFAULT_FLOW).",
+)
+def serve(host: str | None, port: int | None, default_flow: str | None) -> None:
+    """Run the bridge: web app, carrier legs, event log and store writer.
+
+    With no CALLBRIDGE_REDIS_URL / CALLBRIDGE_DATABASE_URL it runs an embedded Redis
+    and an SQLite file under CALLBRIDGE_DATA_DIR. SIGTERM or Ctrl-C drains calls in
+    flight (up to CALLBRIDGE_DRAIN_TIMEOUT_S) before it exits.
+    """
+    from bridge.server import serve as run_server
+
+    settings = load_settings(host=host, port=port, default_flow=default_flow)
+    logs.configure(settings.log_level, settings.log_format)
+    if not settings.default_flow.is_file():
+        raise click.ClickException(f"flow file not found: {settings.default_flow}")
+    run_server(settings)
+
+
+@main.command()
+def version() -> None:
+    """Print the callbridge version."""
+    click.echo(f"callbridge {__version__}")
+
+
+@main.group()
+def config() -> None:
+    """Inspect the effective settings."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def config_show(as_json: bool) -> None:
+    """Print the effective settings, secrets and URL passwords masked."""
+    values = load_settings().masked()
+    if as_json:
+        click.echo(json.dumps(values, indent=2, default=str))
+        return
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from bridge.store import migrate
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    migrate.upgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION ("base" removes every table)."""
+    from bridge.store import migrate
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    migrate.downgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's migration revision and the newest one available."""
+    from bridge.store import migrate
+    from bridge.store.db import make_engine
+
+    engine = make_engine(load_settings().effective_database_url)
+    click.echo(
+        f"current {migrate.current_revision(engine) or 'none'}; head {migrate.head_revision()}"
+    )
+
+
+@main.group()
+def events() -> None:
+    """The event log."""
+
+
+@events.command("schema")
+def events_schema() -> None:
+    """Print the JSON Schema of every event record."""
+    from bridge.events.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@events.command("store-writer")
+@click.option("--consumer", help="Consumer name in the group (default: CALLBRIDGE_INSTANCE_ID).")
+def events_store_writer(consumer: str | None) -> None:
+    """Run only the store writer: persist events from Redis into the database.
+
+    For deployments that run it apart from `serve` (set
+    CALLBRIDGE_STORE_WRITER_ENABLED=false there). Needs CALLBRIDGE_REDIS_URL.
+    """
+    from bridge.store_writer_process import run
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.redis_url is None:
+        raise click.ClickException("the standalone store writer needs CALLBRIDGE_REDIS_URL")
+    asyncio.run(run(settings, consumer or settings.instance_id))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

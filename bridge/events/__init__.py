@@ -1,0 +1,1 @@
+"""The durable event log: typed records, a buffered publisher, consumer groups."""

@@ -1,0 +1,160 @@
+"""Typed, versioned event records.
+
+Every observable fact about a call is one of these. The envelope (``type``, ``v``,
+``call_id``, ``seq``, ``ts``) is shared; the rest is the event's own payload.
+``seq`` is per call, assigned by :class:`CallEvents` in the process that owns the
+call, so consumers can order and de-duplicate without coordination.
+
+A change that removes or retypes a field bumps ``v`` for that type; consumers
+must keep reading older versions. The JSON Schema is published by
+``callbridge events schema``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Speaker = Literal["caller", "bot", "agent"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """What every consumer may rely on, whatever the event type or version."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    v: int = 1
+    call_id: str = Field(min_length=1, max_length=64)
+    seq: int = Field(ge=0)
+    ts: datetime
+
+
+class _Event(Envelope):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CallStarted(_Event):
+    type: Literal["call.started"] = "call.started"
+    carrier: str = ""
+    direction: Literal["inbound", "outbound"] = "inbound"
+    from_number: str = ""
+    to_number: str = ""
+    flow_name: str | None = None
+    flow_version: int | None = None
+
+
+class CallEnded(_Event):
+    type: Literal["call.ended"] = "call.ended"
+    reason: str = "hangup"
+    outcome: str | None = None
+    duration_ms: int | None = None
+
+
+class TranscriptPartial(_Event):
+    type: Literal["transcript.partial"] = "transcript.partial"
+    speaker: Speaker
+    text: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+class TranscriptFinal(_Event):
+    type: Literal["transcript.final"] = "transcript.final"
+    speaker: Speaker
+    text: str
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+class StateEntered(_Event):
+    type: Literal["flow.state_entered"] = "flow.state_entered"
+    flow: str
+    state: str
+
+
+class IntentDetected(_Event):
+    type: Literal["flow.intent"] = "flow.intent"
+    intent: str
+    confidence: float
+    slots: dict[str, Any] = {}
+
+
+class DtmfReceived(_Event):
+    type: Literal["call.dtmf"] = "call.dtmf"
+    digits: str
+
+
+class Suggestion(_Event):
+    type: Literal["assist.suggestion"] = "assist.suggestion"
+    text: str
+    source: str = ""
+
+
+class TransferEvent(_Event):
+    type: Literal["call.transfer"] = "call.transfer"
+    target: str
+    status: Literal["requested", "ringing", "connected", "failed", "ended"]
+    detail: str = ""
+
+
+class BargeIn(_Event):
+    type: Literal["call.barge_in"] = "call.barge_in"
+    played_ms: int
+
+
+class TurnLatency(_Event):
+    type: Literal["turn.latency"] = "turn.latency"
+    turn: int
+    figures_ms: dict[str, float]
+
+
+Event = Annotated[
+    CallStarted
+    | CallEnded
+    | TranscriptPartial
+    | TranscriptFinal
+    | StateEntered
+    | IntentDetected
+    | DtmfReceived
+    | Suggestion
+    | TransferEvent
+    | BargeIn
+    | TurnLatency,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(raw: bytes | str) -> Event:
+    """Decode one event into its typed class (raises ``pydantic.ValidationError``)."""
+    return EVENT_ADAPTER.validate_json(raw)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = EVENT_ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "callbridge event"
+    return schema
+
+
+class CallEvents:
+    """Stamps the events of one call with its id, the next sequence number and the time.
+
+    Only the process that owns the call creates one; ``start_seq`` lets a resumed
+    call continue its numbering.
+    """
+
+    def __init__(self, call_id: str, start_seq: int = 0) -> None:
+        self.call_id = call_id
+        self._seq = itertools.count(start_seq)
+
+    def make(self, cls: type[_Event], **fields: Any) -> Any:
+        return cls(call_id=self.call_id, seq=next(self._seq), ts=utcnow(), **fields)

@@ -1,0 +1,79 @@
+"""``callbridge serve``: uvicorn with a drain step before connections are closed.
+
+Uvicorn's own shutdown closes every open WebSocket at once, which would cut the
+carrier media streams of calls in flight. We stop listening first, let the calls
+finish (bounded by ``drain_timeout_s``; a second Ctrl-C skips the wait), and only
+then let uvicorn close what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+
+from bridge.logs import get_logger
+from bridge.services import Services
+from bridge.settings import Settings
+from bridge.web.app import create_app
+
+log = get_logger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, services: Services) -> None:
+        super().__init__(config)
+        self.services = services
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._announce()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        calls = self.services.calls
+        calls.start_draining()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.services.settings.drain_timeout_s
+        # Polled: force_exit is a plain flag set by uvicorn's signal handler.
+        while calls.active and loop.time() < deadline and not self.force_exit:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        if calls.active:
+            log.warning("closing with calls still in flight", active_calls=calls.active)
+        await super().shutdown(sockets)
+
+    def _announce(self) -> None:
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        base = f"http://{shown}:{port}"
+        s = self.services
+        redis = "embedded" if s.embedded_redis else "external"
+        log.info("callbridge listening", url=base)
+        lines = [
+            f"callbridge is running on {base}",
+            f"  health   {base}/healthz",
+            f"  ready    {base}/readyz",
+            f"  metrics  {base}/metrics",
+            f"  API      {base}/docs  (OpenAPI: {base}/openapi.json)",
+            f"  flow     {s.settings.default_flow}",
+            f"  data     {s.settings.data_dir}  (redis: {redis})",
+            "Press Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+
+
+def serve(settings: Settings) -> None:
+    services = Services(settings)
+    app = create_app(services=services)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our structlog setup owns the handlers
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
+    )
+    DrainingServer(config, services).run()

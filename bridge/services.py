@@ -1,0 +1,99 @@
+"""The long-lived parts one bridge process shares: Redis, the database, the event
+log, the store writer and the call registry. Started and stopped in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+from sqlalchemy import Engine
+
+from bridge.calls import CallRegistry
+from bridge.embedded_redis import EmbeddedRedis
+from bridge.events.consumer import ConsumerConfig, StreamConsumer
+from bridge.events.log import EventLog
+from bridge.events.store_writer import GROUP as STORE_WRITER_GROUP
+from bridge.events.store_writer import StoreWriter
+from bridge.logs import get_logger
+from bridge.settings import Settings
+from bridge.store import migrate
+from bridge.store.db import make_engine, ping
+
+log = get_logger(__name__)
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.calls = CallRegistry()
+        self.embedded_redis: EmbeddedRedis | None = None
+        self.redis_url = ""
+        self.redis: aioredis.Redis
+        self.engine: Engine
+        self.events: EventLog
+        self._store_writer: StreamConsumer | None = None
+        self._store_writer_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        if s.redis_url is None:
+            self.embedded_redis = EmbeddedRedis(s.data_dir)
+            self.redis_url = self.embedded_redis.start()
+        else:
+            self.redis_url = s.redis_url.get_secret_value()
+        self.redis = redis_client(self.redis_url)
+        self.engine = make_engine(s.effective_database_url)
+        if s.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, s.effective_database_url)
+        self.events = EventLog(
+            self.redis, s.event_stream, maxlen=s.event_stream_maxlen, buffer_max=s.event_buffer_max
+        )
+        self.events.start()
+        if s.store_writer_enabled:
+            self._store_writer = StreamConsumer(
+                self.redis,
+                ConsumerConfig(
+                    stream=s.event_stream,
+                    group=STORE_WRITER_GROUP,
+                    consumer=s.instance_id,
+                    batch=s.store_writer_batch,
+                ),
+                StoreWriter(self.engine),
+            )
+            self._store_writer_task = asyncio.create_task(
+                self._store_writer.run(), name="store-writer"
+            )
+
+    async def ready(self) -> dict[str, str]:
+        """Check each dependency; the values are "ok" or what went wrong."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.redis.ping(), 2)
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unreachable: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping, self.engine), 2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        return checks
+
+    async def stop(self) -> None:
+        await self.events.close(timeout=5)
+        if self._store_writer is not None and self._store_writer_task is not None:
+            # Give the writer a moment to persist what was just flushed, then stop it.
+            self._store_writer.stop()
+            try:
+                await asyncio.wait_for(self._store_writer_task, self.settings.drain_timeout_s + 5)
+            except TimeoutError:
+                self._store_writer_task.cancel()
+        await self.redis.aclose()
+        self.engine.dispose()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()

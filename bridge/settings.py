@@ -1,0 +1,126 @@
+"""One typed settings object for the whole bridge.
+
+Values come, highest priority first, from keyword arguments, ``CALLBRIDGE_*``
+environment variables, a ``.env`` file, and an optional TOML file named by
+``CALLBRIDGE_CONFIG_FILE``. Secrets are :class:`~pydantic.SecretStr` so they never
+reach a log line or ``callbridge config show`` in clear.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "CALLBRIDGE_"
+CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG_FILE"
+EXAMPLE_FLOW = Path(__file__).resolve().parent.parent / "flows" / "examples" / "card_services.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # Where the bridge writes everything: SQLite file, embedded Redis, recordings.
+    data_dir: Path = Path("data")
+    # Unset means embedded: an SQLite file / a Redis server the bridge runs itself.
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+
+    # Names this process to its peers (consumer names, metrics); unique per process.
+    instance_id: str = Field(default_factory=socket.gethostname, min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Calls in flight get this long to finish after SIGTERM before the process exits.
+    drain_timeout_s: float = Field(30.0, ge=0)
+
+    default_flow: Path = EXAMPLE_FLOW
+
+    # Event log.
+    event_stream: str = "callbridge:events"
+    # Approximate cap on the stream length: Redis trims beyond it (retention, not acks).
+    event_stream_maxlen: int = Field(1_000_000, ge=1000)
+    # Events kept in memory while Redis is unreachable; past this they are refused loudly.
+    event_buffer_max: int = Field(200_000, ge=100)
+    store_writer_enabled: bool = True
+    # Apply database migrations when the bridge starts (turn off where a deploy step does it).
+    auto_migrate: bool = True
+    store_writer_batch: int = Field(500, ge=1, le=10_000)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    # -- derived values -----------------------------------------------------------------
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'callbridge.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets and URL passwords masked."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = mask_url(value.get_secret_value()) if name.endswith("_url") else "********"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        out["database_url"] = mask_url(self.effective_database_url)
+        if self.redis_url is None:
+            out["redis_url"] = "embedded"
+        return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of ``scheme://user:password@host/...``; other URLs pass unchanged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,1 @@
+"""Alembic migrations for the callbridge store (run with ``callbridge db upgrade``)."""
