@@ -92,6 +92,7 @@ class EmbeddedRedis:
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.dir / "redis.log"),
+            "--pidfile", str(self.dir / "redis.pid"),
         ]  # fmt: skip
         self._proc = subprocess.Popen(
             args,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
 
 from bridge.calls import CallRegistry
@@ -23,7 +25,14 @@ log = get_logger(__name__)
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    # Few, quick retries: the event log and the consumers have their own retry loops
+    # with buffering, so an outage should surface to them (and to metrics) fast.
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+    )
 
 
 class Services:

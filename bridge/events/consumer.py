@@ -93,13 +93,26 @@ class StreamConsumer:
 
     async def _read(self, start: str) -> list[StreamEntry]:
         cfg = self.config
-        reply = await self._redis.xreadgroup(
-            cfg.group,
-            cfg.consumer,
-            {cfg.stream: start},
-            count=cfg.batch,
-            block=None if start == "0" else cfg.block_ms,
+        read = asyncio.ensure_future(
+            self._redis.xreadgroup(
+                cfg.group,
+                cfg.consumer,
+                {cfg.stream: start},
+                count=cfg.batch,
+                block=None if start == "0" else cfg.block_ms,
+            )
         )
+        # A blocking read must not hold up stop(): whatever it would have returned stays
+        # in the stream (unread, or pending for this consumer) for the next run.
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not read.done():
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await read
+            return []
+        reply = read.result()
         if not reply:
             return []
         # Pending entries that were trimmed away come back as (id, None): ack and skip them.

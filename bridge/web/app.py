@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
-            await services.calls.drain(services.settings.drain_timeout_s)
+            if not services.calls.draining:  # DrainingServer has not drained already
+                await services.calls.drain(services.settings.drain_timeout_s)
             await services.stop()
 
     app = FastAPI(

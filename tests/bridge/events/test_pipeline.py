@@ -1,0 +1,188 @@
+"""Publish → Redis stream → consumer group → store writer → database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import func, select, text
+
+from bridge.events.consumer import ConsumerConfig, StreamConsumer
+from bridge.events.log import EventBufferFull, EventLog
+from bridge.events.schema import CallEvents, CallStarted
+from bridge.events.store_writer import StoreWriter
+from bridge.services import redis_client
+from bridge.store.db import make_engine
+from bridge.store.models import Call, EventRecord, TranscriptSegment
+from tests.bridge.events.helpers import call_traffic
+from tests.servers import free_port
+
+
+@pytest.fixture
+async def event_log(redis_client: aioredis.Redis, stream_name: str) -> AsyncIterator[EventLog]:
+    log = EventLog(redis_client, stream_name)
+    log.start()
+    yield log
+    await log.close()
+
+
+async def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_publish_appends_in_order(
+    event_log: EventLog, redis_client: aioredis.Redis, stream_name: str
+) -> None:
+    events = list(call_traffic(calls=5, per_call=20))
+    for ev in events:
+        event_log.publish(ev)
+    assert await event_log.flush(5)
+    entries = await redis_client.xrange(stream_name)
+    assert [e[1][b"e"] for e in entries] == [ev.model_dump_json().encode() for ev in events]
+
+
+async def test_store_writer_persists_everything_with_projections(
+    event_log: EventLog, redis_client: aioredis.Redis, stream_name: str, migrated_url: str
+) -> None:
+    engine = make_engine(migrated_url)
+    consumer = StreamConsumer(
+        redis_client,
+        ConsumerConfig(stream_name, "store-writer", "w1", batch=64),
+        StoreWriter(engine),
+    )
+    task = asyncio.create_task(consumer.run())
+    events = list(call_traffic(calls=10, per_call=30))
+    for ev in events:
+        event_log.publish(ev)
+
+    async def all_stored() -> bool:
+        with engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(EventRecord)) == len(events)
+
+    await _wait_for(all_stored)
+    consumer.stop()
+    await task
+    with engine.connect() as conn:
+        calls = conn.execute(select(Call.id, Call.status, Call.duration_ms)).all()
+        assert len(calls) == 10 and {c.status for c in calls} == {"completed"}
+        assert {c.duration_ms for c in calls} == {29_000}
+        segments = conn.scalar(select(func.count()).select_from(TranscriptSegment))
+        assert segments == 10 * 28
+        pending = await redis_client.xpending(stream_name, "store-writer")
+        assert pending["pending"] == 0
+    engine.dispose()
+
+
+async def test_redelivered_batch_changes_nothing(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    writer = StoreWriter(engine)
+    entries = [
+        (f"1-{i}".encode(), {b"e": ev.model_dump_json().encode()})
+        for i, ev in enumerate(call_traffic(calls=3, per_call=10))
+    ]
+    assert await writer(entries) == []
+    assert await writer(entries[5:]) == []  # crash after commit, before ack: redelivered
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(EventRecord)) == 30
+        assert conn.scalar(select(func.count()).select_from(TranscriptSegment)) == 3 * 8
+        assert conn.scalar(select(func.count()).select_from(Call)) == 3
+    engine.dispose()
+
+
+async def test_undecodable_entries_go_to_dead_letters(
+    redis_client: aioredis.Redis, stream_name: str, migrated_url: str
+) -> None:
+    engine = make_engine(migrated_url)
+    good = CallEvents("c1").make(CallStarted)
+    await redis_client.xadd(stream_name, {"e": b"{not json"})
+    await redis_client.xadd(stream_name, {"other": b"field"})
+    await redis_client.xadd(stream_name, {"e": good.model_dump_json()})
+    consumer = StreamConsumer(
+        redis_client, ConsumerConfig(stream_name, "store-writer", "w1"), StoreWriter(engine)
+    )
+    task = asyncio.create_task(consumer.run())
+
+    async def done() -> bool:
+        return consumer.processed == 3
+
+    await _wait_for(done)
+    consumer.stop()
+    await task
+    assert await redis_client.xlen(f"{stream_name}:dead") == 2
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM events")) == 1
+    engine.dispose()
+
+
+async def test_consumer_resumes_its_own_pending_entries(
+    redis_client: aioredis.Redis, stream_name: str, migrated_url: str
+) -> None:
+    """Entries read but not acknowledged (the consumer died) are handled on restart."""
+    engine = make_engine(migrated_url)
+    events = list(call_traffic(calls=2, per_call=10))
+    for ev in events:
+        await redis_client.xadd(stream_name, {"e": ev.model_dump_json()})
+    await redis_client.xgroup_create(stream_name, "store-writer", id="0")
+    # A consumer reads everything and dies before acknowledging.
+    await redis_client.xreadgroup("store-writer", "w1", {stream_name: ">"}, count=100)
+    consumer = StreamConsumer(
+        redis_client, ConsumerConfig(stream_name, "store-writer", "w1"), StoreWriter(engine)
+    )
+    task = asyncio.create_task(consumer.run())
+
+    async def done() -> bool:
+        return consumer.processed == 20
+
+    await _wait_for(done)
+    consumer.stop()
+    await task
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM events")) == 20
+    engine.dispose()
+
+
+async def test_abandoned_entries_of_a_dead_consumer_are_claimed(
+    redis_client: aioredis.Redis, stream_name: str, migrated_url: str
+) -> None:
+    engine = make_engine(migrated_url)
+    for ev in call_traffic(calls=1, per_call=5):
+        await redis_client.xadd(stream_name, {"e": ev.model_dump_json()})
+    await redis_client.xgroup_create(stream_name, "store-writer", id="0")
+    await redis_client.xreadgroup("store-writer", "dead-one", {stream_name: ">"}, count=100)
+    config = ConsumerConfig(stream_name, "store-writer", "w2", claim_idle_ms=50, claim_every_s=0.05)
+    consumer = StreamConsumer(redis_client, config, StoreWriter(engine))
+    task = asyncio.create_task(consumer.run())
+
+    async def done() -> bool:
+        return consumer.processed == 5
+
+    await _wait_for(done)
+    consumer.stop()
+    await task
+    assert (await redis_client.xpending(stream_name, "store-writer"))["pending"] == 0
+    engine.dispose()
+
+
+async def test_buffer_is_bounded_while_redis_is_away() -> None:
+    unreachable = redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    log = EventLog(unreachable, "s", buffer_max=100)
+    log.start()
+    ev = CallEvents("c")
+    for _ in range(100):
+        log.publish(ev.make(CallStarted))
+    with pytest.raises(EventBufferFull):
+        log.publish(ev.make(CallStarted))
+
+    async def noticed() -> bool:
+        return not log.redis_up
+
+    await _wait_for(noticed, timeout=10)
+    assert log.buffered == 100
+    await log.close(timeout=0.1)
+    await unreachable.aclose()

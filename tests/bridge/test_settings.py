@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.settings import Settings, mask_url
+
+
+def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    assert s.embedded_redis
+    assert s.data_dir == tmp_path / "data"
+    assert s.effective_database_url == f"sqlite:///{tmp_path / 'data' / 'callbridge.db'}"
+
+
+def test_environment_prefix_and_types(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CALLBRIDGE_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("CALLBRIDGE_PORT", "9099")
+    monkeypatch.setenv("CALLBRIDGE_REDIS_URL", "redis://127.0.0.1:6379/3")
+    s = Settings()
+    assert s.port == 9099
+    assert s.data_dir == tmp_path / "d"
+    assert not s.embedded_redis
+    monkeypatch.setenv("CALLBRIDGE_PORT", "not-a-port")
+    with pytest.raises(ValueError, match="port"):
+        Settings()
+
+
+def test_config_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cfg = tmp_path / "callbridge.toml"
+    cfg.write_text('port = 7000\nlog_level = "debug"\n')
+    monkeypatch.setenv("CALLBRIDGE_CONFIG_FILE", str(cfg))
+    assert Settings().port == 7000
+    assert Settings().log_level == "debug"
+    monkeypatch.setenv("CALLBRIDGE_PORT", "7001")
+    assert Settings().port == 7001
+
+
+def test_unknown_setting_in_file_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "callbridge.toml"
+    cfg.write_text("prot = 7000\n")
+    monkeypatch.setenv("CALLBRIDGE_CONFIG_FILE", str(cfg))
+    with pytest.raises(ValueError, match="prot"):
+        Settings()
+
+
+def test_mask_url() -> None:
+    assert mask_url("postgresql://app:s3cret@db:5432/cb") == "postgresql://app:********@db:5432/cb"
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CALLBRIDGE_DATABASE_URL", "postgresql://app:hunter22@db/cb")
+    monkeypatch.setenv("CALLBRIDGE_REDIS_URL", "redis://:redispw@cache:6379/0")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "hunter22" not in result.output and "redispw" not in result.output
+    assert "postgresql://app:********@db/cb" in result.output
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    shown = json.loads(result.output)
+    assert shown["redis_url"] == "redis://:********@cache:6379/0"
+    assert shown["port"] == 8080
+
+
+def test_invalid_settings_are_a_clear_cli_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBRIDGE_LOG_LEVEL", "loud")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 1
+    assert "invalid settings" in result.output and "log_level" in result.output

@@ -1,0 +1,104 @@
+"""The web app under a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from bridge.calls import Draining
+from bridge.server import DrainingServer
+from bridge.services import Services
+from bridge.settings import Settings
+from bridge.web.app import create_app
+from tests.servers import free_port
+
+
+@dataclass
+class Running:
+    url: str
+    server: DrainingServer
+    services: Services
+    task: asyncio.Task[None]
+
+
+async def _start(settings: Settings) -> Running:
+    services = Services(settings)
+    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=0,
+                            log_config=None, lifespan="on")  # fmt: skip
+    server = DrainingServer(config, services)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), task.exception()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return Running(f"http://127.0.0.1:{port}", server, services, task)
+
+
+@pytest.fixture
+async def running(tmp_path: Path, database_url: str) -> AsyncIterator[Running]:
+    r = await _start(Settings(data_dir=tmp_path, database_url=database_url, drain_timeout_s=5))
+    yield r
+    r.server.should_exit = True
+    await asyncio.wait_for(r.task, 15)
+
+
+async def test_health_ready_metrics_openapi(running: Running) -> None:
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"redis": "ok", "database": "ok", "calls": "accepting"}
+        metrics = await client.get("/metrics")
+        assert "callbridge_active_calls" in metrics.text
+        assert metrics.headers["content-type"].startswith("text/plain")
+        spec = (await client.get("/openapi.json")).json()
+        assert {"/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+        assert spec["info"]["title"] == "callbridge"
+
+
+async def test_readyz_is_503_when_the_database_is_down(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+        auto_migrate=False,
+        store_writer_enabled=False,
+    )
+    r = await _start(settings)
+    try:
+        async with httpx.AsyncClient(base_url=r.url) as client:
+            ready = await client.get("/readyz")
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        r.server.should_exit = True
+        await asyncio.wait_for(r.task, 15)
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["redis"] == "ok" and checks["database"].startswith("unreachable")
+
+
+async def test_shutdown_drains_calls_in_flight(running: Running) -> None:
+    calls = running.services.calls
+    calls.begin("call-in-flight")
+    running.server.should_exit = True
+    await asyncio.sleep(0.5)
+    assert not running.task.done(), "exited with a call still in flight"
+    with pytest.raises(Draining):
+        calls.begin("late-call")
+    calls.end("call-in-flight")
+    await asyncio.wait_for(running.task, 5)
+
+
+async def test_drain_gives_up_after_the_timeout(tmp_path: Path) -> None:
+    r = await _start(Settings(data_dir=tmp_path, drain_timeout_s=0.5))
+    r.services.calls.begin("stuck-call")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    r.server.should_exit = True
+    await asyncio.wait_for(r.task, 10)
+    assert 0.5 <= loop.time() - started < 5
