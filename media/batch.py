@@ -1,0 +1,98 @@
+"""One call of the engine processes a 20 ms tick of many calls at once.
+
+Calls occupy slots of fixed-size arrays; per-call state (resampler history, VAD,
+endpointer) lives in those arrays, so per-call Python work is limited to the VAD's
+C call. Inbound: carrier codec → 16 kHz house frames → speech probability → turn
+events. Outbound: the speech engine's PCM → carrier rate → carrier codec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from media import g711
+from media.endpoint import EndpointConfig, Endpointer
+from media.format import HOUSE_RATE, AudioFormatError, frame_samples
+from media.pcm import to_int16
+from media.resample import Resampler
+from media.vad import WebRtcVad
+
+Codec = Literal["pcmu", "pcma", "l16"]
+I16 = npt.NDArray[np.int16]
+Slots = npt.NDArray[np.intp]
+
+_DECODE = {"pcmu": g711.ulaw_decode, "pcma": g711.alaw_decode}
+_ENCODE = {"pcmu": g711.ulaw_encode, "pcma": g711.alaw_encode}
+
+
+@dataclass
+class InboundTick:
+    house: I16  # (slots, 320) int16, 16 kHz
+    speech_prob: npt.NDArray[np.float32]  # (slots,)
+    started: Slots  # slots whose caller started speaking on this frame
+    ended: Slots  # slots whose caller's turn ended on this frame
+
+
+class InboundBatch:
+    """Carrier audio of ``capacity`` calls → house format, VAD and end of turn."""
+
+    def __init__(
+        self,
+        capacity: int,
+        codec: Codec = "pcmu",
+        rate: int = 8000,
+        vad_mode: int = 2,
+        endpoint: EndpointConfig | None = None,
+    ) -> None:
+        if codec != "l16" and rate != 8000:
+            raise AudioFormatError(f"G.711 is 8 kHz, not {rate} Hz")
+        self.capacity, self.codec, self.rate = capacity, codec, rate
+        self.frame = frame_samples(rate)
+        self.resampler = Resampler(rate, HOUSE_RATE, capacity) if rate != HOUSE_RATE else None
+        self.vad = WebRtcVad(capacity, vad_mode)
+        self.endpointer = Endpointer(capacity, endpoint)
+
+    def reset(self, slot: int) -> None:
+        """A new call takes ``slot``: forget the previous call's state."""
+        if self.resampler is not None:
+            self.resampler.reset(slot)
+        self.vad.reset(slot)
+        self.endpointer.reset(slot)
+
+    def process(self, payload: npt.NDArray[np.generic], active: Slots | None = None) -> InboundTick:
+        """``payload``: (capacity, 160) uint8 G.711 codes, or (capacity, n) int16 for L16."""
+        if payload.shape != (self.capacity, self.frame):
+            raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {payload.shape}")
+        pcm = payload if self.codec == "l16" else _DECODE[self.codec](payload)
+        house = to_int16(self.resampler.process(pcm)) if self.resampler is not None else pcm
+        prob = self.vad.process(house, active)
+        started, ended = self.endpointer.update(prob)
+        return InboundTick(house, prob, started, ended)
+
+
+class OutboundBatch:
+    """The speech engine's PCM of ``capacity`` calls → the carrier's codec and rate."""
+
+    def __init__(
+        self, capacity: int, in_rate: int = 24_000, codec: Codec = "pcmu", out_rate: int = 8000
+    ) -> None:
+        if codec != "l16" and out_rate != 8000:
+            raise AudioFormatError(f"G.711 is 8 kHz, not {out_rate} Hz")
+        self.capacity, self.codec = capacity, codec
+        self.frame = frame_samples(in_rate)
+        self.resampler = Resampler(in_rate, out_rate, capacity) if in_rate != out_rate else None
+
+    def reset(self, slot: int) -> None:
+        if self.resampler is not None:
+            self.resampler.reset(slot)
+
+    def process(self, pcm: I16) -> npt.NDArray[np.generic]:
+        """(capacity, 480) int16 at 24 kHz → (capacity, 160) uint8 codes (int16 for L16)."""
+        if pcm.shape != (self.capacity, self.frame):
+            raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {pcm.shape}")
+        out = to_int16(self.resampler.process(pcm)) if self.resampler is not None else pcm
+        return out if self.codec == "l16" else _ENCODE[self.codec](out)

@@ -1,0 +1,113 @@
+"""Paced playout of the bot's audio, with instant barge-in.
+
+The bridge's clock calls :meth:`Playout.next_frame` every 20 ms; it returns the
+next frame of queued audio (or None when idle) and the marks playback has just
+reached. :meth:`Playout.clear` empties the queue at once, so the caller hears
+nothing more after the frame already sent, and reports exactly how many
+milliseconds of each utterance were played: the speech engine truncates what the
+bot "said" to that.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from media.format import FRAME_MS
+
+I16 = npt.NDArray[np.int16]
+
+
+@dataclass
+class _Chunk:
+    utterance: str
+    audio: I16  # whole frames only (the tail is padded)
+
+
+@dataclass
+class _Mark:
+    name: str
+
+
+@dataclass
+class Played:
+    """How much of an utterance reached the caller."""
+
+    utterance: str
+    played_ms: int
+    total_ms: int
+    done: bool = False
+
+
+@dataclass
+class Playout:
+    frame_samples: int
+    _queue: deque[_Chunk | _Mark] = field(default_factory=deque)
+    _offset: int = 0  # samples of the head chunk already played
+    _played: dict[str, Played] = field(default_factory=dict)
+
+    def enqueue(self, utterance: str, audio: I16) -> None:
+        """Queue audio of ``utterance`` (any length; the last frame is padded with silence)."""
+        n = self.frame_samples
+        pad = (-len(audio)) % n
+        if pad:
+            audio = np.concatenate([audio, np.zeros(pad, np.int16)])
+        if not len(audio):
+            return
+        self._queue.append(_Chunk(utterance, audio))
+        p = self._played.setdefault(utterance, Played(utterance, 0, 0))
+        p.total_ms += len(audio) // n * FRAME_MS
+
+    def mark(self, name: str) -> None:
+        """A mark that fires when everything queued before it has been played."""
+        self._queue.append(_Mark(name))
+
+    @property
+    def busy(self) -> bool:
+        return any(isinstance(item, _Chunk) for item in self._queue)
+
+    @property
+    def queued_ms(self) -> int:
+        samples = sum(len(c.audio) for c in self._queue if isinstance(c, _Chunk)) - self._offset
+        return samples // self.frame_samples * FRAME_MS
+
+    def next_frame(self) -> tuple[I16 | None, list[str]]:
+        marks = self._fire_marks()
+        if not self._queue:
+            return None, marks
+        head = self._queue[0]
+        assert isinstance(head, _Chunk)
+        n = self.frame_samples
+        frame = head.audio[self._offset : self._offset + n]
+        self._offset += n
+        self._played[head.utterance].played_ms += FRAME_MS
+        if self._offset >= len(head.audio):
+            self._queue.popleft()
+            self._offset = 0
+            p = self._played[head.utterance]
+            p.done = not any(isinstance(c, _Chunk) and c.utterance == head.utterance
+                             for c in self._queue)  # fmt: skip
+            marks += self._fire_marks()
+        return frame, marks
+
+    def _fire_marks(self) -> list[str]:
+        fired = []
+        while self._queue and isinstance(self._queue[0], _Mark):
+            fired.append(self._queue.popleft().name)  # type: ignore[union-attr]
+        return fired
+
+    def clear(self) -> tuple[list[Played], list[str]]:
+        """Barge-in: drop everything queued. Returns what each interrupted utterance
+        played, and the marks that will now never fire."""
+        interrupted = {c.utterance for c in self._queue if isinstance(c, _Chunk)}
+        dropped = [m.name for m in self._queue if isinstance(m, _Mark)]
+        self._queue.clear()
+        self._offset = 0
+        result = [self._played.pop(u) for u in sorted(interrupted) if u in self._played]
+        return result, dropped
+
+    def played(self, utterance: str) -> Played | None:
+        return self._played.get(utterance)
