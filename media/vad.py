@@ -59,17 +59,20 @@ class EnergyVad:
         self.slots = slots
         self.margin_db = margin_db
         self.min_floor_db = min_floor_db
-        self.floor_db = np.full(slots, 40.0, dtype=np.float32)
+        # NaN until a stream's first frame, which then sets its floor.
+        self.floor_db = np.full(slots, np.nan, dtype=np.float32)
 
     def reset(self, slot: int) -> None:
-        self.floor_db[slot] = 40.0
+        self.floor_db[slot] = np.nan
 
     def process(self, frames: I16) -> F32:
         x = frames.astype(np.float32)
         energy_db = 10 * np.log10(np.einsum("ij,ij->i", x, x) / x.shape[1] + 1.0)
+        fresh = np.isnan(self.floor_db)
+        self.floor_db[fresh] = energy_db[fresh]
         rising = energy_db > self.floor_db
-        # Fall fast (10%/frame toward quieter), rise slowly (0.5%/frame) toward louder.
-        rate = np.where(rising, 0.005, 0.1).astype(np.float32)
+        # Fall fast (10%/frame toward quieter), rise slowly (2%/frame, ~1 s) toward louder.
+        rate = np.where(rising, 0.02, 0.1).astype(np.float32)
         self.floor_db += rate * (energy_db - self.floor_db)
         np.maximum(self.floor_db, self.min_floor_db, out=self.floor_db)
         above = energy_db - self.floor_db

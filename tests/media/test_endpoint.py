@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+
+from media.endpoint import EndpointConfig, Endpointer
+
+
+def run(ep: Endpointer, probs: list[float]) -> list[tuple[int, str]]:
+    events = []
+    for i, p in enumerate(probs):
+        started, ended = ep.update(np.array([p]))
+        events += [(i, "start")] * len(started) + [(i, "end")] * len(ended)
+    return events
+
+
+def test_onset_needs_consecutive_speech_and_is_dated_back() -> None:
+    ep = Endpointer(1, EndpointConfig(onset_ms=60, hangover_ms=200))
+    probs = [0, 1, 1, 0, 1, 1, 1, 1] + [0] * 12
+    events = run(ep, probs)
+    assert events == [(6, "start"), (17, "end")]
+    assert ep.speech_start_ms[0] == 4 * 20  # the first frame of the run
+    assert ep.speech_end_ms[0] == 8 * 20  # the first silent frame
+
+
+def test_early_end_when_the_answer_is_complete() -> None:
+    ep = Endpointer(1, EndpointConfig(onset_ms=20, hangover_ms=700, early_hangover_ms=200))
+    run(ep, [1, 1, 1])
+    ep.set_complete(0)
+    events = run(ep, [0] * 12)
+    assert events == [(9, "end")]  # 10 frames = 200 ms of silence, not 35
+    assert not ep.complete[0], "the hint applies to one turn only"
+
+
+def test_slots_are_independent() -> None:
+    ep = Endpointer(3, EndpointConfig(onset_ms=40, hangover_ms=100))
+    started, _ = ep.update(np.array([1, 0, 1]))
+    assert not len(started)
+    started, _ = ep.update(np.array([1, 0, 0]))
+    assert started.tolist() == [0]
+    ep.reset(0)
+    assert not ep.in_speech[0] and ep.frame[0] == 0 and ep.frame[1] == 2

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import signal
+
+from media.format import AudioFormatError
+from media.resample import Resampler
+
+PAIRS = [(a, b) for a in (8000, 16000, 24000, 48000) for b in (8000, 16000, 24000, 48000) if a != b]
+
+
+def _reference(r: Resampler, x: np.ndarray) -> np.ndarray:
+    """The same filter applied to the whole signal at once (scipy's polyphase FIR)."""
+    up, down = (
+        r.out_rate // np.gcd(r.in_rate, r.out_rate),
+        r.in_rate // np.gcd(r.in_rate, r.out_rate),
+    )
+    y = signal.upfirdn(r.taps.astype(np.float64), x.astype(np.float64), up, down)
+    return y[: len(x) * up // down]
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS)
+@settings(max_examples=10, deadline=None)
+@given(frames=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+def test_frame_by_frame_equals_whole_signal(a: int, b: int, frames: int, seed: int) -> None:
+    r = Resampler(a, b)
+    x = np.random.default_rng(seed).integers(-20000, 20000, frames * r.n_in).astype(np.int16)
+    pieces = np.concatenate([r.process(x[i : i + r.n_in])[0] for i in range(0, len(x), r.n_in)])
+    np.testing.assert_allclose(pieces, _reference(r, x), atol=0.05 * 20000 * 1e-3)
+    whole = Resampler(a, b).process(x[None, :])[0]
+    np.testing.assert_allclose(whole, pieces, atol=1e-2)
+
+
+def _tone_db(y: np.ndarray, rate: int, freq: float) -> float:
+    """Power of ``freq`` in ``y`` relative to the signal's total, in dB."""
+    t = np.arange(len(y)) / rate
+    ref = np.exp(-2j * np.pi * freq * t)
+    amp = 2 * abs(np.dot(y, ref)) / len(y)
+    return 20 * np.log10(amp + 1e-12)
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS)
+def test_pass_band_snr(a: int, b: int) -> None:
+    r = Resampler(a, b)
+    freq = 1000.0
+    n = 50 * r.n_in
+    x = 10000 * np.sin(2 * np.pi * freq * np.arange(n) / a)
+    y = r.process(x[None, :])[0]
+    d = int(np.ceil(r.delay_out)) + 10
+    t = (np.arange(len(y)) - r.delay_out) / b
+    ideal = 10000 * np.sin(2 * np.pi * freq * t)
+    err = y[d:-d] - ideal[d:-d]
+    snr = 10 * np.log10(np.mean(ideal[d:-d] ** 2) / np.mean(err**2))
+    assert snr >= 50, f"{a}->{b}: SNR {snr:.1f} dB"
+
+
+@pytest.mark.parametrize(("a", "b"), [(16000, 8000), (24000, 8000), (48000, 16000), (24000, 16000)])
+def test_stop_band_attenuation_when_decimating(a: int, b: int) -> None:
+    """A tone above the new Nyquist must not alias back into the audible band."""
+    r = Resampler(a, b)
+    freq = 0.5 * b + 0.3 * (0.5 * a - 0.5 * b)  # well inside the stop band
+    n = 50 * r.n_in
+    x = 10000 * np.sin(2 * np.pi * freq * np.arange(n) / a)
+    y = r.process(x[None, :])[0][r.n_out * 5 :]
+    alias = abs(b * round(freq / b) - freq)
+    level = _tone_db(y, b, alias) - 20 * np.log10(10000)
+    assert level <= -60, f"{a}->{b}: alias of {freq:.0f} Hz at {level:.1f} dB"
+
+
+def test_image_rejection_when_interpolating() -> None:
+    r = Resampler(8000, 16000)
+    x = 10000 * np.sin(2 * np.pi * 1000 * np.arange(100 * 160) / 8000)
+    y = r.process(x[None, :])[0][3200:]
+    assert _tone_db(y, 16000, 7000) - 20 * np.log10(10000) <= -60
+
+
+def test_slots_are_independent_and_resettable() -> None:
+    r = Resampler(8000, 16000, slots=3)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-9000, 9000, (3, 160)).astype(np.int16)
+    x[1] = 0
+    y1 = r.process(x)
+    assert np.all(y1[1] == 0)
+    single = Resampler(8000, 16000).process(x[2])
+    np.testing.assert_allclose(y1[2], single[0], atol=0.02)
+    r.reset(2)
+    np.testing.assert_allclose(r.process(x)[2], single[0], atol=0.02)
+
+
+def test_wrong_shapes_are_rejected() -> None:
+    r = Resampler(8000, 16000, slots=2)
+    with pytest.raises(AudioFormatError, match="expected"):
+        r.process(np.zeros((2, 161)))
+    with pytest.raises(AudioFormatError):
+        r.process(np.zeros((3, 160)))
