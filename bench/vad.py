@@ -189,7 +189,8 @@ def main() -> None:
         for cname, stream in conds.items():
             frames = stream.clean[: len(stream.labels) * HOUSE_FRAME].reshape(-1, HOUSE_FRAME)
             s = score(detector(frames), stream)
-            per[cname] = {k: round(v, 3) for k, v in vars(s).items()}
+            # NaN (nothing to measure, e.g. no onset ever fired) is written as null.
+            per[cname] = {k: None if v != v else round(v, 3) for k, v in vars(s).items()}
             print(f"{name:16s} {cname:12s} P {s.precision:.3f} R {s.recall:.3f} F1 {s.f1:.3f}  "
                   f"onset {s.onset_p50:4.0f}/{s.onset_p95:4.0f} ms  endpointer "
                   f"{s.ep_onset_p50:4.0f}/{s.ep_onset_p95:4.0f} ms  offset {s.offset_p50:5.0f} ms"
