@@ -51,8 +51,13 @@ def serve(host: str | None, port: int | None, default_flow: str | None) -> None:
 
     settings = load_settings(host=host, port=port, default_flow=default_flow)
     logs.configure(settings.log_level, settings.log_format)
-    if not settings.default_flow.is_file():
-        raise click.ClickException(f"flow file not found: {settings.default_flow}")
+    from flows.loader import validate
+
+    problems = validate(settings.default_flow)
+    if problems:
+        raise click.ClickException(
+            "the default flow has problems:\n" + "\n".join(str(p) for p in problems)
+        )
     run_server(settings)
 
 
@@ -119,6 +124,34 @@ def db_current() -> None:
     click.echo(
         f"current {migrate.current_revision(engine) or 'none'}; head {migrate.head_revision()}"
     )
+
+
+@main.group()
+def flows() -> None:
+    """Call flows: check them before any caller hears them."""
+
+
+@flows.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def flows_validate(files: tuple[str, ...]) -> None:
+    """Check flow FILES; every problem is printed as file:line:column. Exit 1 on any."""
+    from flows.loader import validate
+
+    problems = [p for f in files for p in validate(f)]
+    for p in problems:
+        click.echo(str(p), err=True)
+    if problems:
+        raise SystemExit(1)
+    for f in files:
+        click.echo(f"{f}: ok")
+
+
+@flows.command("schema")
+def flows_schema() -> None:
+    """Print the flow language's JSON Schema (editors: flows/schema/flow.schema.json)."""
+    from flows.model import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 @main.group()

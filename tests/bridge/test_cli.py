@@ -56,3 +56,11 @@ def test_store_writer_needs_a_redis_url(monkeypatch: pytest.MonkeyPatch) -> None
 def test_serve_refuses_a_missing_flow_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(main, ["serve", "--flow", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_serve_refuses_an_invalid_flow(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("flow: x\nstart: a\nstates:\n  a:\n    say: hi\n")
+    result = CliRunner().invoke(main, ["serve", "--flow", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:4:3: state `a` is a dead end" in result.output

@@ -1,0 +1,200 @@
+"""The flow language as typed models: what a valid flow file contains.
+
+Each state is one kind, named by the key that carries its main content (``say``,
+``ask``, ``converse``, ``lookup``, ``branch``, ``transfer``, ``hangup``). The JSON
+Schema editors use is generated from these models (``callbridge flows schema``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
+STATE_KINDS = ("say", "ask", "converse", "lookup", "branch", "transfer", "hangup")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Retry(_Strict):
+    """No-input or no-match handling: escalating reprompts, then a way out."""
+
+    max: int = Field(2, ge=0, le=10, description="Reprompts before giving up.")
+    prompts: list[str] = Field(default_factory=list, description="Reprompts, in order.")
+    timeout_ms: int | None = Field(None, ge=500, le=60_000, description="No-input only.")
+    then: Name | None = Field(None, description="State to go to after the last reprompt.")
+
+
+class Defaults(_Strict):
+    no_input: Retry | None = None
+    no_match: Retry | None = None
+
+
+class SlotSpec(_Strict):
+    type: Literal["text", "digits", "number", "date", "yes_no", "amount", "enum"] = "text"
+    length: int | None = Field(None, ge=1, le=32, description="digits: exact count.")
+    values: list[str] = Field(default_factory=list, description="enum: allowed values.")
+    examples: list[str] = Field(default_factory=list)
+
+
+class IntentSpec(_Strict):
+    examples: list[str] = Field(min_length=1)
+    description: str | None = None
+
+
+class VariableSpec(_Strict):
+    type: Literal["string", "number", "boolean"] = "string"
+    default: str | float | bool | None = None
+
+
+class GlobalHandler(_Strict):
+    """Applies in every waiting state, e.g. "agent" anywhere goes to a transfer."""
+
+    intent: Name
+    goto: Name | None = None
+    action: Literal["repeat"] | None = None
+
+
+class DtmfSpec(_Strict):
+    max_digits: int = Field(1, ge=1, le=32)
+    terminator: Literal["#", "*"] | None = None
+
+
+class _State(_Strict):
+    description: str | None = None
+    sensitive: bool = Field(
+        False,
+        description="Nothing said or keyed here is recorded, transcribed in clear, "
+        "sent to a model or shown to an agent.",
+    )
+
+
+class SayState(_State):
+    say: str
+    next: Name | None = None
+
+
+class AskState(_State):
+    ask: str
+    intents: list[Name] = Field(default_factory=list, description="Intents that answer.")
+    collect: Name | None = Field(None, description="Slot the answer fills.")
+    dtmf: DtmfSpec | None = None
+    confirm: str | None = Field(None, description="Read the answer back; yes/no follows.")
+    on: dict[str, Name] = Field(default_factory=dict, description="Intent or key → state.")
+    next: Name | None = Field(None, description="After the slot is collected.")
+    no_input: Retry | None = None
+    no_match: Retry | None = None
+
+
+class ConverseSpec(_Strict):
+    instructions: str
+    tools: list[Name] = Field(default_factory=list)
+    max_turns: int = Field(8, ge=1, le=50)
+
+
+class ConverseState(_State):
+    converse: ConverseSpec
+    on: dict[Name, Name] = Field(default_factory=dict, description="Intent that leaves → state.")
+    next: Name | None = Field(None, description="After max_turns.")
+    no_input: Retry | None = None
+
+
+class LookupSpec(_Strict):
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = None
+    timeout_ms: int = Field(3000, ge=100, le=30_000)
+    result: Name = Field(description="Variable the JSON response is stored in.")
+
+
+class LookupState(_State):
+    lookup: LookupSpec
+    next: Name
+    on_error: Name
+
+
+class Hours(_Strict):
+    timezone: str = "UTC"
+    open: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], str] = Field(
+        description='Per weekday, "09:00-17:00".'
+    )
+    closed_dates: list[str] = Field(default_factory=list, description="YYYY-MM-DD holidays.")
+
+
+class Case(_Strict):
+    if_: str | None = Field(None, alias="if", description='A condition: card.status == "lost"')
+    open: Hours | None = Field(None, description="True while within business hours.")
+    goto: Name
+
+
+class BranchState(_State):
+    branch: list[Case] = Field(min_length=1)
+    else_: Name = Field(alias="else")
+
+
+class TransferTarget(_Strict):
+    queue: str | None = None
+    sip: str | None = None
+    number: str | None = None
+
+
+class TransferState(_State):
+    say: str | None = None
+    transfer: TransferTarget
+    on_fail: Name | None = None
+
+
+class HangupState(_State):
+    hangup: str | bool = Field(description="A goodbye prompt, or true to end at once.")
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for kind in STATE_KINDS[1:]:  # "say" last: transfer states may also have a say
+            if kind in value:
+                return kind
+        if "say" in value:
+            return "say"
+    return None
+
+
+State = Annotated[
+    Annotated[SayState, Tag("say")]
+    | Annotated[AskState, Tag("ask")]
+    | Annotated[ConverseState, Tag("converse")]
+    | Annotated[LookupState, Tag("lookup")]
+    | Annotated[BranchState, Tag("branch")]
+    | Annotated[TransferState, Tag("transfer")]
+    | Annotated[HangupState, Tag("hangup")],
+    Discriminator(
+        _kind,
+        custom_error_type="state_kind",
+        custom_error_message="a state needs one of: " + ", ".join(STATE_KINDS),
+    ),
+]
+
+
+class Flow(_Strict):
+    flow: Name = Field(description="The flow's name.")
+    version: int = Field(1, ge=1)
+    description: str | None = None
+    start: Name
+    variables: dict[Name, VariableSpec] = Field(default_factory=dict)
+    slots: dict[Name, SlotSpec] = Field(default_factory=dict)
+    intents: dict[Name, IntentSpec] = Field(default_factory=dict)
+    global_: list[GlobalHandler] = Field(default_factory=list, alias="global")
+    defaults: Defaults = Field(default_factory=Defaults)
+    states: dict[Name, State] = Field(min_length=1)
+
+
+WAITING = (AskState, ConverseState)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Flow.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "callbridge call flow"
+    return schema
