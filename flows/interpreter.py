@@ -1,0 +1,347 @@
+"""The flow interpreter: a pure, deterministic state machine.
+
+It consumes events (what the caller said or keyed, silence, a lookup's or a
+transfer's result, a hang-up) and returns actions for the bridge to carry out
+(say, listen, converse, look up, transfer, hang up). It does no I/O and keeps all
+its state in :class:`Snapshot`, so a call can be resumed from a snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flows import conditions
+from flows.model import (
+    AskState,
+    BranchState,
+    ConverseState,
+    Flow,
+    HangupState,
+    Hours,
+    LookupState,
+    Retry,
+    SayState,
+    TransferState,
+)
+
+# -- events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Utterance:
+    text: str
+    intent: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    digits: str
+
+
+@dataclass(frozen=True)
+class NoInput:
+    pass
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    ok: bool
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    ok: bool
+
+
+@dataclass(frozen=True)
+class HungUp:
+    pass
+
+
+Event = Utterance | Dtmf | NoInput | LookupResult | TransferResult | HungUp
+
+# -- actions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Listen:
+    state: str
+    intents: tuple[str, ...] = ()
+    slot: str | None = None
+    slot_type: str | None = None
+    dtmf_max: int = 0
+    timeout_ms: int | None = None
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Converse:
+    state: str
+    instructions: str
+    tools: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    url: str
+    method: str
+    body: Any
+    timeout_ms: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    queue: str | None
+    sip: str | None
+    number: str | None
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+@dataclass(frozen=True)
+class StateEntered:
+    state: str
+
+
+Action = Say | Listen | Converse | Lookup | Transfer | Hangup | StateEntered
+
+# -- state ----------------------------------------------------------------------------
+
+TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\}")
+MAX_STEPS = 100  # states passed through without waiting; a loop beyond it ends the call
+
+
+@dataclass
+class Snapshot:
+    state: str
+    values: dict[str, Any] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)  # "state:no_input" -> count
+    last_prompt: str = ""
+    ended: bool = False
+    waiting_for: str = ""  # "", "caller", "lookup", "transfer"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Interpreter:
+    def __init__(
+        self,
+        flow: Flow,
+        snapshot: Snapshot | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        **builtins: Any,
+    ) -> None:
+        """``clock`` answers business-hours checks; tests and replays pass a fixed one."""
+        self.flow = flow
+        self.clock = clock
+        values = {k: v.default for k, v in flow.variables.items()} | builtins
+        self.snap = snapshot or Snapshot(state=flow.start, values=values)
+
+    @property
+    def state(self) -> str:
+        return self.snap.state
+
+    @property
+    def ended(self) -> bool:
+        return self.snap.ended
+
+    def start(self) -> list[Action]:
+        return self._enter(self.flow.start)
+
+    def handle(self, event: Event) -> list[Action]:
+        if self.snap.ended:
+            return []
+        if isinstance(event, HungUp):
+            self.snap.ended = True
+            return []
+        s = self.flow.states[self.snap.state]
+        waiting = self.snap.waiting_for
+        if waiting == "lookup" and isinstance(event, LookupResult) and isinstance(s, LookupState):
+            if event.ok:
+                self.snap.values[s.lookup.result] = event.data
+                return self._enter(s.next)
+            return self._enter(s.on_error)
+        if waiting == "transfer" and isinstance(event, TransferResult):
+            if event.ok or not isinstance(s, TransferState) or s.on_fail is None:
+                self.snap.ended = True
+                return []
+            return self._enter(s.on_fail)
+        if waiting != "caller" or not isinstance(s, AskState | ConverseState):
+            return []  # an event the current state does not wait for: ignored
+        if isinstance(event, NoInput):
+            return self._retry(s, "no_input")
+        if isinstance(event, Utterance | Dtmf):
+            return self._answer(s, event)
+        return []
+
+    # -- internals --------------------------------------------------------------------
+
+    def _answer(self, s: AskState | ConverseState, event: Utterance | Dtmf) -> list[Action]:
+        intent = event.intent if isinstance(event, Utterance) else None
+        for h in self.flow.global_:
+            if intent == h.intent:
+                if h.action == "repeat":
+                    return [Say(self.snap.last_prompt, s.sensitive), self._listen(s)]
+                if h.goto:
+                    return self._enter(h.goto)
+        key = intent if isinstance(event, Utterance) else event.digits
+        if key is not None and key in s.on:
+            return self._enter(s.on[key])
+        if isinstance(s, AskState) and s.collect:
+            value = self._slot_value(s, event)
+            if value is not None:
+                self.snap.values[s.collect] = value
+                if s.next:
+                    return self._enter(s.next)
+        return self._retry(s, "no_match")
+
+    def _slot_value(self, s: AskState, event: Utterance | Dtmf) -> Any:
+        assert s.collect is not None
+        if isinstance(event, Dtmf):
+            digits = event.digits.rstrip("#*")
+            spec = self.flow.slots[s.collect]
+            if digits and digits.isdigit() and (spec.length is None or len(digits) == spec.length):
+                return digits
+            return None
+        return event.slots.get(s.collect)
+
+    def _retry(self, s: AskState | ConverseState, kind: str) -> list[Action]:
+        policy: Retry | None = getattr(s, kind, None) or getattr(self.flow.defaults, kind)
+        key = f"{self.snap.state}:{kind}"
+        count = self.snap.retries.get(key, 0) + 1
+        self.snap.retries[key] = count
+        if policy is None or count > policy.max:
+            target = policy.then if policy and policy.then else None
+            if target is None:
+                self.snap.ended = True
+                return [Hangup()]
+            return self._enter(target)
+        prompts = policy.prompts or [self.snap.last_prompt]
+        text = self._render(prompts[min(count - 1, len(prompts) - 1)])
+        actions: list[Action] = [Say(text, s.sensitive)]
+        if isinstance(s, AskState):
+            actions.append(Say(self._render(s.ask), s.sensitive))
+        return [*actions, self._listen(s)]
+
+    def _listen(self, s: AskState | ConverseState) -> Listen:
+        no_input = s.no_input or self.flow.defaults.no_input
+        timeout = no_input.timeout_ms if no_input else None
+        if isinstance(s, ConverseState):
+            return Listen(self.snap.state, tuple(s.on), timeout_ms=timeout)
+        slot_type = self.flow.slots[s.collect].type if s.collect else None
+        intents = tuple(dict.fromkeys([*s.intents, *(h.intent for h in self.flow.global_)]))
+        dtmf_max = s.dtmf.max_digits if s.dtmf else (1 if any(k.isdigit() for k in s.on) else 0)
+        return Listen(
+            self.snap.state, intents, s.collect, slot_type, dtmf_max, timeout, s.sensitive
+        )
+
+    def _enter(self, name: str) -> list[Action]:
+        actions: list[Action] = []
+        for _ in range(MAX_STEPS):
+            self.snap.state = name
+            self.snap.waiting_for = ""
+            for key in [k for k in self.snap.retries if k.startswith(f"{name}:")]:
+                del self.snap.retries[key]
+            actions.append(StateEntered(name))
+            s = self.flow.states[name]
+            if isinstance(s, SayState):
+                actions.append(self._say(s.say, s.sensitive))
+                if s.next is None:  # the validator forbids this; end cleanly regardless
+                    self.snap.ended = True
+                    return [*actions, Hangup()]
+                name = s.next
+                continue
+            if isinstance(s, BranchState):
+                name = self._branch(s)
+                continue
+            if isinstance(s, AskState):
+                actions.append(self._say(s.ask, s.sensitive))
+                self.snap.waiting_for = "caller"
+                return [*actions, self._listen(s)]
+            if isinstance(s, ConverseState):
+                instructions = self._render(s.converse.instructions)
+                self.snap.waiting_for = "caller"
+                return [
+                    *actions,
+                    Converse(name, instructions, tuple(s.converse.tools)),
+                    self._listen(s),
+                ]
+            if isinstance(s, LookupState):
+                self.snap.waiting_for = "lookup"
+                body = _render_obj(s.lookup.body, self._render)
+                return [*actions, Lookup(self._render(s.lookup.url), s.lookup.method, body,
+                                         s.lookup.timeout_ms)]  # fmt: skip
+            if isinstance(s, TransferState):
+                if s.say:
+                    actions.append(self._say(s.say, s.sensitive))
+                self.snap.waiting_for = "transfer"
+                t = s.transfer
+                return [*actions, Transfer(t.queue, t.sip, t.number)]
+            if isinstance(s, HangupState):
+                if isinstance(s.hangup, str):
+                    actions.append(self._say(s.hangup, s.sensitive))
+                self.snap.ended = True
+                return [*actions, Hangup()]
+        self.snap.ended = True  # a loop of states that never waits: end, do not spin
+        return [*actions, Hangup()]
+
+    def _say(self, template: str, sensitive: bool) -> Say:
+        text = self._render(template)
+        self.snap.last_prompt = text
+        return Say(text, sensitive)
+
+    def _branch(self, s: BranchState) -> str:
+        for case in s.branch:
+            if case.if_ is not None and conditions.evaluate(case.if_, self.snap.values):
+                return case.goto
+            if case.open is not None and is_open(case.open, self.clock()):
+                return case.goto
+        return s.else_
+
+    def _render(self, template: str) -> str:
+        def value(m: re.Match[str]) -> str:
+            v: Any = self.snap.values.get(m.group(1))
+            for part in filter(None, m.group(2).split(".")):
+                v = v.get(part) if isinstance(v, dict) else None
+            return "" if v is None else str(v)
+
+        return TEMPLATE.sub(value, template)
+
+
+def is_open(hours: Hours, now: datetime) -> bool:
+    local = now.astimezone(ZoneInfo(hours.timezone))
+    if local.date().isoformat() in hours.closed_dates:
+        return False
+    span = hours.open.get(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()])  # type: ignore[call-overload]
+    if not span:
+        return False
+    start, end = span.split("-")
+    return start.strip() <= local.strftime("%H:%M") < end.strip()
+
+
+def _render_obj(obj: Any, render: Any) -> Any:
+    if isinstance(obj, str):
+        return render(obj)
+    if isinstance(obj, dict):
+        return {k: _render_obj(v, render) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_render_obj(v, render) for v in obj]
+    return obj
