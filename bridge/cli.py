@@ -94,11 +94,15 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the database up to REVISION (default: head)."""
+    _migrate("upgrade", revision)
+
+
+def _migrate(direction: str, revision: str) -> None:
     from bridge.store import migrate
 
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
-    migrate.upgrade(settings.effective_database_url, revision)
+    getattr(migrate, direction)(settings.effective_database_url, revision)
     click.echo(f"database at {revision}")
 
 
@@ -106,12 +110,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION ("base" removes every table)."""
-    from bridge.store import migrate
-
-    settings = load_settings()
-    logs.configure(settings.log_level, settings.log_format)
-    migrate.downgrade(settings.effective_database_url, revision)
-    click.echo(f"database at {revision}")
+    _migrate("downgrade", revision)
 
 
 @db.command("current")

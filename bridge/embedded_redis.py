@@ -43,6 +43,18 @@ def redis_server_binary() -> str:
     return found
 
 
+def redis_answers(url: str) -> bool:
+    """Whether a Redis server answers PING at ``url`` within half a second."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -128,14 +140,7 @@ class EmbeddedRedis:
         log.info("embedded redis stopped")
 
     def _answers(self) -> bool:
-        try:
-            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=0.5)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except (redis.RedisError, OSError):
-            return False
+        return redis_answers(self.url)
 
     def _log_tail(self) -> str:
         try:

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import redis
 
-from bridge.embedded_redis import redis_server_binary
+from bridge.embedded_redis import redis_answers, redis_server_binary
+
+__all__ = ["redis_answers"]  # re-exported for the fixtures and benchmarks
 
 PG_ADMIN_URL = os.environ.get("CALLBRIDGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_SERVER_URL = os.environ.get("CALLBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -26,17 +27,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def redis_answers(url: str) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, OSError):
-        return False
 
 
 class RedisServerProcess:
