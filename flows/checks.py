@@ -94,36 +94,34 @@ def _references(flow: Flow, src: Source) -> list[Problem]:
         for path, target in refs
         if target not in flow.states
     ]
-    for i, h in enumerate(flow.global_):
-        if h.intent not in flow.intents:
+    intent_refs: list[tuple[Path, str, bool]] = [
+        (("global", i, "intent"), h.intent, True) for i, h in enumerate(flow.global_)
+    ]
+    for name, s in flow.states.items():
+        if isinstance(s, AskState):
+            intent_refs += [
+                (("states", name, "intents", i), x, False) for i, x in enumerate(s.intents)
+            ]
+    for path, intent, is_value in intent_refs:
+        if intent not in flow.intents:
             out.append(
                 src.problem(
-                    ("global", i, "intent"),
-                    f"unknown intent `{h.intent}`",
+                    path,
+                    f"unknown intent `{intent}`",
                     "add it under intents with examples",
-                    value=True,
+                    value=is_value,
                 )
             )
     for name, s in flow.states.items():
-        if isinstance(s, AskState):
-            for i, intent in enumerate(s.intents):
-                if intent not in flow.intents:
-                    out.append(
-                        src.problem(
-                            ("states", name, "intents", i),
-                            f"unknown intent `{intent}`",
-                            "add it under intents with examples",
-                        )
-                    )
-            if s.collect and s.collect not in flow.slots:
-                out.append(
-                    src.problem(
-                        ("states", name, "collect"),
-                        f"unknown slot `{s.collect}`",
-                        "declare it under slots with its type",
-                        value=True,
-                    )
+        if isinstance(s, AskState) and s.collect and s.collect not in flow.slots:
+            out.append(
+                src.problem(
+                    ("states", name, "collect"),
+                    f"unknown slot `{s.collect}`",
+                    "declare it under slots with its type",
+                    value=True,
                 )
+            )
     return out
 
 

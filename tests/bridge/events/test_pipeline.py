@@ -36,6 +36,17 @@ async def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[n
         await asyncio.sleep(0.02)
 
 
+async def run_until_processed(consumer: StreamConsumer, n: int) -> None:
+    task = asyncio.create_task(consumer.run())
+
+    async def done() -> bool:
+        return consumer.processed == n
+
+    await _wait_for(done)
+    consumer.stop()
+    await task
+
+
 async def test_publish_appends_in_order(
     event_log: EventLog, redis_client: aioredis.Redis, stream_name: str
 ) -> None:
@@ -106,14 +117,7 @@ async def test_undecodable_entries_go_to_dead_letters(
     consumer = StreamConsumer(
         redis_client, ConsumerConfig(stream_name, "store-writer", "w1"), StoreWriter(engine)
     )
-    task = asyncio.create_task(consumer.run())
-
-    async def done() -> bool:
-        return consumer.processed == 3
-
-    await _wait_for(done)
-    consumer.stop()
-    await task
+    await run_until_processed(consumer, 3)
     assert await redis_client.xlen(f"{stream_name}:dead") == 2
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM events")) == 1
@@ -134,14 +138,7 @@ async def test_consumer_resumes_its_own_pending_entries(
     consumer = StreamConsumer(
         redis_client, ConsumerConfig(stream_name, "store-writer", "w1"), StoreWriter(engine)
     )
-    task = asyncio.create_task(consumer.run())
-
-    async def done() -> bool:
-        return consumer.processed == 20
-
-    await _wait_for(done)
-    consumer.stop()
-    await task
+    await run_until_processed(consumer, 20)
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM events")) == 20
     engine.dispose()
@@ -157,14 +154,7 @@ async def test_abandoned_entries_of_a_dead_consumer_are_claimed(
     await redis_client.xreadgroup("store-writer", "dead-one", {stream_name: ">"}, count=100)
     config = ConsumerConfig(stream_name, "store-writer", "w2", claim_idle_ms=50, claim_every_s=0.05)
     consumer = StreamConsumer(redis_client, config, StoreWriter(engine))
-    task = asyncio.create_task(consumer.run())
-
-    async def done() -> bool:
-        return consumer.processed == 5
-
-    await _wait_for(done)
-    consumer.stop()
-    await task
+    await run_until_processed(consumer, 5)
     assert (await redis_client.xpending(stream_name, "store-writer"))["pending"] == 0
     engine.dispose()
 
