@@ -17,7 +17,6 @@ import numpy.typing as npt
 from media import g711
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import HOUSE_RATE, AudioFormatError, frame_samples
-from media.pcm import to_int16
 from media.resample import Resampler
 from media.vad import WebRtcVad
 
@@ -53,7 +52,9 @@ class InboundBatch:
         self.capacity, self.codec, self.rate = capacity, codec, rate
         self.frame = frame_samples(rate)
         self.resampler = Resampler(rate, HOUSE_RATE, capacity) if rate != HOUSE_RATE else None
-        self.vad = WebRtcVad(capacity, vad_mode)
+        # G.711 is examined at 8 kHz as it arrives: WebRTC's detector works there anyway.
+        self.vad_native = rate in WebRtcVad.RATES
+        self.vad = WebRtcVad(capacity, vad_mode, rate if self.vad_native else HOUSE_RATE)
         self.endpointer = Endpointer(capacity, endpoint)
 
     def reset(self, slot: int) -> None:
@@ -68,8 +69,8 @@ class InboundBatch:
         if payload.shape != (self.capacity, self.frame):
             raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {payload.shape}")
         pcm = payload if self.codec == "l16" else _DECODE[self.codec](payload)
-        house = to_int16(self.resampler.process(pcm)) if self.resampler is not None else pcm
-        prob = self.vad.process(house, active)
+        house = self.resampler.process_int16(pcm) if self.resampler is not None else pcm
+        prob = self.vad.process(pcm if self.vad_native else house, active)
         started, ended = self.endpointer.update(prob)
         return InboundTick(house, prob, started, ended)
 
@@ -94,5 +95,5 @@ class OutboundBatch:
         """(capacity, 480) int16 at 24 kHz → (capacity, 160) uint8 codes (int16 for L16)."""
         if pcm.shape != (self.capacity, self.frame):
             raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {pcm.shape}")
-        out = to_int16(self.resampler.process(pcm)) if self.resampler is not None else pcm
+        out = self.resampler.process_int16(pcm) if self.resampler is not None else pcm
         return out if self.codec == "l16" else _ENCODE[self.codec](out)

@@ -70,6 +70,14 @@ class Playout:
         return any(isinstance(item, _Chunk) for item in self._queue)
 
     @property
+    def playing(self) -> str | None:
+        """The utterance the next frame belongs to."""
+        for item in self._queue:
+            if isinstance(item, _Chunk):
+                return item.utterance
+        return None
+
+    @property
     def queued_ms(self) -> int:
         samples = sum(len(c.audio) for c in self._queue if isinstance(c, _Chunk)) - self._offset
         return samples // self.frame_samples * FRAME_MS

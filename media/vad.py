@@ -10,41 +10,58 @@ many calls at once (``slots``).
 
 from __future__ import annotations
 
+import _webrtcvad  # webrtcvad-wheels' extension module
 import numpy as np
 import numpy.typing as npt
-import webrtcvad
 
-from media.format import HOUSE_FRAME, HOUSE_RATE, AudioFormatError
+from media.format import HOUSE_RATE, AudioFormatError, frame_samples
 
 I16 = npt.NDArray[np.int16]
 F32 = npt.NDArray[np.float32]
 
 
 class WebRtcVad:
-    """WebRTC VAD for ``slots`` independent streams; ``mode`` 0 (lenient) to 3 (strict)."""
+    """WebRTC VAD for ``slots`` independent streams; ``mode`` 0 (lenient) to 3 (strict).
 
-    def __init__(self, slots: int = 1, mode: int = 2) -> None:
-        self.mode = mode
-        self._vads = [webrtcvad.Vad(mode) for _ in range(slots)]
-        self.slots = slots
+    ``rate`` is the rate of the frames given: 8 kHz G.711 audio is examined as it
+    arrives, before resampling. WebRTC's detector works at 8 kHz internally, so this
+    decides the same and skips its own downsampling (~30% cheaper per frame).
+    """
+
+    RATES = (8000, 16000, 32000, 48000)
+
+    def __init__(self, slots: int = 1, mode: int = 2, rate: int = HOUSE_RATE) -> None:
+        if rate not in self.RATES:
+            raise AudioFormatError(f"WebRTC VAD takes {self.RATES} Hz, not {rate}")
+        self.mode, self.rate, self.slots = mode, rate, slots
+        self.frame = frame_samples(rate)
+        self._vads = [self._new() for _ in range(slots)]
+
+    def _new(self) -> object:
+        # The extension's own handle: webrtcvad.Vad.is_speech only adds a length
+        # check in Python, which costs a third of the call at thousands of calls.
+        handle = _webrtcvad.create()
+        _webrtcvad.init(handle)
+        _webrtcvad.set_mode(handle, self.mode)
+        return handle
 
     def reset(self, slot: int) -> None:
-        self._vads[slot] = webrtcvad.Vad(self.mode)
+        self._vads[slot] = self._new()
 
     def process(self, frames: I16, active: npt.NDArray[np.intp] | None = None) -> F32:
-        """``(slots, 320)`` int16 at 16 kHz → ``(slots,)`` speech probability (0 or 1).
+        """``(slots, 20 ms)`` int16 frames at ``rate`` → ``(slots,)`` speech probability (0 or 1).
 
         Only the ``active`` slots are examined (all when None); the others read 0."""
-        if frames.shape != (self.slots, HOUSE_FRAME):
+        if frames.shape != (self.slots, self.frame):
             raise AudioFormatError(
-                f"expected ({self.slots}, {HOUSE_FRAME}) frames, got {frames.shape}"
+                f"expected ({self.slots}, {self.frame}) frames, got {frames.shape}"
             )
-        data = memoryview(np.ascontiguousarray(frames, dtype="<i2")).cast("B")
-        step = HOUSE_FRAME * 2
+        data = np.ascontiguousarray(frames, dtype="<i2").tobytes()
+        step, n, rate = self.frame * 2, self.frame, self.rate
         out = np.zeros(self.slots, dtype=np.float32)
-        vads = self._vads
+        vads, process = self._vads, _webrtcvad.process
         for i in range(self.slots) if active is None else active.tolist():
-            out[i] = vads[i].is_speech(data[i * step : (i + 1) * step], HOUSE_RATE)
+            out[i] = process(vads[i], rate, data[i * step : (i + 1) * step], n)
         return out
 
 

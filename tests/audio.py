@@ -8,7 +8,6 @@ import hashlib
 import itertools
 import shutil
 import subprocess
-import wave
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from media.format import HOUSE_FRAME, HOUSE_RATE
-from media.resample import Resampler
+from media.resample import resample_signal
+from media.wav import read_wav, write_wav
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "speech"
 I16 = npt.NDArray[np.int16]
@@ -52,15 +52,7 @@ VOICES = [
 ]
 
 
-def resample_whole(x: npt.ArrayLike, in_rate: int, out_rate: int) -> I16:
-    """Resample a whole signal with the house resampler (padding to whole frames)."""
-    r = Resampler(in_rate, out_rate)
-    x = np.asarray(x, dtype=np.float32)
-    pad = (-len(x)) % r.n_in
-    y = r.process(np.concatenate([x, np.zeros(pad + r.n_in, np.float32)])[None, :])[0]
-    d = round(r.delay_out)
-    n = len(x) * out_rate // in_rate
-    return np.clip(np.rint(y[d : d + n]), -32768, 32767).astype(np.int16)
+resample_whole = resample_signal
 
 
 @cache
@@ -107,22 +99,6 @@ def _resample_any(x: I16, in_rate: int, out_rate: int) -> I16:
     g = gcd(in_rate, out_rate)
     y = resample_poly(x.astype(np.float32), out_rate // g, in_rate // g)
     return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
-
-
-def write_wav(path: Path, pcm: I16, rate: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.astype("<i2").tobytes())
-
-
-def read_wav(path: Path) -> tuple[I16, int]:
-    with wave.open(str(path), "rb") as w:
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
-        if w.getnchannels() > 1:
-            data = data.reshape(-1, w.getnchannels())
-        return data, w.getframerate()
 
 
 def frame_labels(clean: I16, rel_db: float = -35.0, bridge_ms: int = 100) -> npt.NDArray[np.bool_]:

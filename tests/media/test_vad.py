@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from media.endpoint import Endpointer
-from media.format import HOUSE_FRAME
+from media.format import HOUSE_FRAME, AudioFormatError
 from media.vad import EnergyVad, WebRtcVad
 from tests.audio import (
     PHRASES,
     VOICES,
     labelled_stream,
     mix_at_snr,
+    resample_whole,
     synthesize,
     ulaw_round_trip,
     white_noise,
@@ -46,6 +47,20 @@ def test_webrtc_vad_at_10db_snr(noisy_line) -> None:  # type: ignore[no-untyped-
         fired = [s for s in starts if a - 5 <= s < b]
         assert fired, f"turn at frame {a} missed"
         assert (fired[0] + 1 - a) * 20 <= 150, "onset later than 150 ms"
+
+
+def test_8khz_line_audio_decides_as_the_house_format_does(noisy_line) -> None:  # type: ignore[no-untyped-def]
+    """The batch examines G.711 at 8 kHz; WebRTC decides the same as at 16 kHz."""
+    _, frames16 = noisy_line
+    frames8 = resample_whole(frames16.reshape(-1), 16000, 8000).reshape(len(frames16), -1)
+    v16, v8 = WebRtcVad(1, 2, 16000), WebRtcVad(1, 2, 8000)
+    d16 = np.array([v16.process(f[None, :])[0] for f in frames16])
+    d8 = np.array([v8.process(f[None, :])[0] for f in frames8])
+    assert np.mean(d16 == d8) >= 0.99
+    with pytest.raises(AudioFormatError):
+        v8.process(frames16[:1])
+    with pytest.raises(AudioFormatError):
+        WebRtcVad(1, 2, 24000)
 
 
 def test_silence_is_not_speech() -> None:
