@@ -19,10 +19,12 @@ from flows.loader import Problem, Source
 from flows.model import (
     AskState,
     BranchState,
+    CallState,
     ConverseState,
     Flow,
     HangupState,
     LookupState,
+    ReturnState,
     SayState,
     TransferState,
 )
@@ -36,7 +38,9 @@ def edges(flow: Flow, name: str) -> Iterator[tuple[Path, str]]:
     """(path of the reference, target state) for every way out of state ``name``."""
     s = flow.states[name]
     base: Path = ("states", name)
-    if isinstance(s, SayState | AskState | ConverseState | LookupState) and s.next:
+    if isinstance(s, CallState):
+        yield (*base, "call"), s.call
+    if isinstance(s, SayState | AskState | ConverseState | LookupState | CallState) and s.next:
         yield (*base, "next"), s.next
     if isinstance(s, AskState | ConverseState):
         for key, target in s.on.items():
@@ -71,6 +75,7 @@ def check(flow: Flow, src: Source) -> list[Problem]:
     if out:
         return out  # the graph checks need every reference to resolve
     out += _reachability(flow, src)
+    out += _stray_returns(flow, src)
     out += _dead_ends(flow, src)
     out += _handlers(flow, src)
     out += _names(flow, src)
@@ -86,6 +91,8 @@ def _suggest(name: str, options: list[str]) -> str:
 def _references(flow: Flow, src: Source) -> list[Problem]:
     states = list(flow.states)
     refs = [(("start",), flow.start)]
+    if flow.fallback is not None:
+        refs.append((("fallback",), flow.fallback))
     for name in flow.states:
         refs += list(edges(flow, name))
     refs += list(global_edges(flow))
@@ -125,22 +132,45 @@ def _references(flow: Flow, src: Source) -> list[Problem]:
     return out
 
 
-def _successors(flow: Flow, name: str) -> set[str]:
+def successors(flow: Flow, name: str) -> set[str]:
     out = {t for _, t in edges(flow, name)}
     if isinstance(flow.states[name], AskState | ConverseState):
         out |= {t for _, t in global_edges(flow)}
     return out
 
 
-def _reachability(flow: Flow, src: Source) -> list[Problem]:
-    seen = {flow.start}
-    todo = deque([flow.start])
+def reach(flow: Flow, start: str, into_calls: bool = True) -> set[str]:
+    seen = {start}
+    todo = deque([start])
     while todo:
-        for nxt in _successors(flow, todo.popleft()):
+        name = todo.popleft()
+        nexts = successors(flow, name)
+        s = flow.states[name]
+        if not into_calls and isinstance(s, CallState):
+            nexts = {s.next}
+        for nxt in nexts:
             if nxt not in seen:
                 seen.add(nxt)
                 todo.append(nxt)
-    return [
+    return seen
+
+
+def _reachability(flow: Flow, src: Source) -> list[Problem]:
+    seen = reach(flow, flow.start)
+    out = []
+    if flow.fallback is not None:
+        seen |= reach(flow, flow.fallback)
+        if not isinstance(flow.states[flow.fallback], TransferState | HangupState):
+            out.append(
+                src.problem(
+                    ("fallback",),
+                    f"fallback `{flow.fallback}` is not a transfer or hangup state",
+                    "point it at the transfer to a person (or a goodbye) callers need "
+                    "when speech fails",
+                    value=True,
+                )
+            )
+    return out + [
         src.problem(
             ("states", name),
             f"state `{name}` can never be reached",
@@ -151,12 +181,26 @@ def _reachability(flow: Flow, src: Source) -> list[Problem]:
     ]
 
 
+def _stray_returns(flow: Flow, src: Source) -> list[Problem]:
+    """A `return` met outside any sub-flow would have nowhere to go back to."""
+    main = reach(flow, flow.start, into_calls=False)
+    return [
+        src.problem(
+            ("states", name, "return"),
+            f"`{name}` returns, but the main flow reaches it without a `call:`",
+            "reach sub-flow states only through a state with `call:` and `next:`",
+        )
+        for name in flow.states
+        if name in main and isinstance(flow.states[name], ReturnState)
+    ]
+
+
 def _dead_ends(flow: Flow, src: Source) -> list[Problem]:
     out = []
     for name, s in flow.states.items():
-        if isinstance(s, HangupState | TransferState | BranchState | LookupState):
+        if isinstance(s, HangupState | TransferState | BranchState | LookupState | ReturnState):
             continue
-        if not _successors(flow, name) - {name}:
+        if not successors(flow, name) - {name}:
             out.append(
                 src.problem(
                     ("states", name),
@@ -205,6 +249,11 @@ def _prompts(flow: Flow, name: str) -> Iterator[tuple[Path, str]]:
             yield (*base, key), text
     if isinstance(s, HangupState) and isinstance(s.hangup, str):
         yield (*base, "hangup"), s.hangup
+    for var, value in s.set.items():
+        if isinstance(value, str):
+            yield (*base, "set", var), value
+    if isinstance(s, AskState) and s.validate_ is not None:
+        yield (*base, "validate", "prompt"), s.validate_.prompt
     for kind in ("no_input", "no_match"):
         retry = getattr(s, kind, None)
         for i, text in enumerate(retry.prompts if retry else []):
@@ -228,14 +277,24 @@ def _definitely_set(flow: Flow) -> dict[str, set[str]]:
     }
     into: dict[str, set[str]] = {n: set(universe) for n in flow.states}
     into[flow.start] = set()
+    # A sub-flow returns with what every path to its `return` states has set.
+    returns = {
+        s.call: [r for r in reach(flow, s.call) if isinstance(flow.states[r], ReturnState)]
+        for s in flow.states.values()
+        if isinstance(s, CallState)
+    }
     changed = True
     while changed:
         changed = False
         for name in flow.states:
-            for target in _successors(flow, name):
+            s = flow.states[name]
+            for target in successors(flow, name):
                 if target == flow.start:
                     continue
-                new = into[target] & (into[name] | _produced(flow, name, target))
+                produced = _produced(flow, name, target)
+                if isinstance(s, CallState) and target == s.next and returns[s.call]:
+                    produced = set.intersection(*(into[r] for r in returns[s.call]))
+                new = into[target] & (into[name] | produced)
                 if new != into[target]:
                     into[target] = new
                     changed = True
@@ -273,28 +332,43 @@ def _names(flow: Flow, src: Source) -> list[Problem]:
                             value=True,
                         )
                     )
-        if isinstance(s, BranchState):
-            for i, case in enumerate(s.branch):
-                if case.if_ is None:
-                    continue
-                path = ("states", name, "branch", i, "if")
-                try:
-                    used_names = conditions.names(case.if_)
-                except conditions.ConditionError as exc:
-                    out.append(
-                        src.problem(path, str(exc), 'e.g. card.status == "lost"', value=True)
+        for var in s.set:
+            if var not in flow.variables:
+                out.append(
+                    src.problem(
+                        ("states", name, "set", var),
+                        f"`{var}` is not a declared variable",
+                        _suggest_name(var, set(flow.variables)),
                     )
-                    continue
-                for used in sorted(used_names - known):
-                    out.append(
-                        src.problem(
-                            path,
-                            f"`{used}` in the condition is not a slot, variable or lookup result",
-                            _suggest_name(used, known),
-                            value=True,
-                        )
-                    )
+                )
+        for path, cond in _conditions(s, ("states", name)):
+            out += _condition_problems(src, path, cond, known)
     return out
+
+
+def _conditions(s: object, base: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(s, BranchState):
+        for i, case in enumerate(s.branch):
+            if case.if_ is not None:
+                yield (*base, "branch", i, "if"), case.if_
+    if isinstance(s, AskState) and s.validate_ is not None:
+        yield (*base, "validate", "if"), s.validate_.if_
+
+
+def _condition_problems(src: Source, path: Path, cond: str, known: set[str]) -> list[Problem]:
+    try:
+        used_names = conditions.names(cond)
+    except conditions.ConditionError as exc:
+        return [src.problem(path, str(exc), 'e.g. card.status == "lost"', value=True)]
+    return [
+        src.problem(
+            path,
+            f"`{used}` in the condition is not a slot, variable or lookup result",
+            _suggest_name(used, known),
+            value=True,
+        )
+        for used in sorted(used_names - known)
+    ]
 
 
 def _suggest_name(name: str, known: set[str]) -> str:

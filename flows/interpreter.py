@@ -19,12 +19,14 @@ from flows import conditions
 from flows.model import (
     AskState,
     BranchState,
+    CallState,
     ConverseState,
     Flow,
     HangupState,
     Hours,
     LookupState,
     Retry,
+    ReturnState,
     SayState,
     TransferState,
 )
@@ -120,12 +122,20 @@ class StateEntered:
     state: str
 
 
-Action = Say | Listen | Converse | Lookup | Transfer | Hangup | StateEntered
+@dataclass(frozen=True)
+class SetVariables:
+    values: dict[str, Any]
+
+
+Action = Say | Listen | Converse | Lookup | Transfer | Hangup | StateEntered | SetVariables
 
 # -- state ----------------------------------------------------------------------------
 
 TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\}")
 MAX_STEPS = 100  # states passed through without waiting; a loop beyond it ends the call
+MAX_DEPTH = 16  # nested sub-flow calls; deeper is a runaway recursion and ends the call
+CONFIRM_SLOT = "_confirm"  # the yes/no answer to a read-back, in Utterance.slots
+MASK = "[sensitive]"
 
 
 @dataclass
@@ -136,9 +146,15 @@ class Snapshot:
     last_prompt: str = ""
     ended: bool = False
     waiting_for: str = ""  # "", "caller", "lookup", "transfer"
+    confirming: bool = False  # the collected value was read back; yes/no expected
+    stack: list[str] = field(default_factory=list)  # sub-flow return states
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
+        return cls(**data)
 
 
 class Interpreter:
@@ -163,8 +179,37 @@ class Interpreter:
     def ended(self) -> bool:
         return self.snap.ended
 
+    @property
+    def sensitive_names(self) -> frozenset[str]:
+        """Slots collected in sensitive states: never persisted, shown or sent in clear."""
+        return frozenset(
+            s.collect
+            for s in self.flow.states.values()
+            if isinstance(s, AskState) and s.sensitive and s.collect
+        )
+
+    def persistable(self) -> dict[str, Any]:
+        """The snapshot with sensitive values masked: what may be stored or shown.
+
+        A call resumed from it re-asks for a masked value rather than using it.
+        """
+        data = self.snap.to_dict()
+        secret = self.sensitive_names
+        data["values"] = {k: (MASK if k in secret and v is not None else v)
+                          for k, v in data["values"].items()}  # fmt: skip
+        if self.flow.states[self.snap.state].sensitive:
+            data["last_prompt"] = MASK
+        return data
+
     def start(self) -> list[Action]:
         return self._enter(self.flow.start)
+
+    def goto(self, state: str) -> list[Action]:
+        """Leave whatever the call was doing for ``state`` (e.g. the flow's fallback)."""
+        if self.snap.ended:
+            return []
+        self.snap.stack.clear()
+        return self._enter(state)
 
     def handle(self, event: Event) -> list[Action]:
         if self.snap.ended:
@@ -202,6 +247,8 @@ class Interpreter:
                     return [Say(self.snap.last_prompt, s.sensitive), self._listen(s)]
                 if h.goto:
                     return self._enter(h.goto)
+        if self.snap.confirming and isinstance(s, AskState):
+            return self._confirmation(s, event)
         key = intent if isinstance(event, Utterance) else event.digits
         if key is not None and key in s.on:
             return self._enter(s.on[key])
@@ -209,8 +256,32 @@ class Interpreter:
             value = self._slot_value(s, event)
             if value is not None:
                 self.snap.values[s.collect] = value
+                check = s.validate_
+                if check is not None and not conditions.evaluate(check.if_, self.snap.values):
+                    self.snap.values.pop(s.collect)
+                    return self._retry(s, "no_match", check.prompt)
+                if s.confirm:
+                    self.snap.confirming = True
+                    return [self._say(s.confirm, s.sensitive), self._listen(s)]
                 if s.next:
                     return self._enter(s.next)
+        return self._retry(s, "no_match")
+
+    def _confirmation(self, s: AskState, event: Utterance | Dtmf) -> list[Action]:
+        if isinstance(event, Dtmf):
+            yes = {"1": True, "2": False}.get(event.digits.rstrip("#*"))
+        else:
+            yes = event.slots.get(CONFIRM_SLOT)
+        if yes is True:
+            self.snap.confirming = False
+            if s.next:
+                return self._enter(s.next)
+            return self._retry(s, "no_match")
+        if yes is False:  # the read-back was wrong: forget the value and ask again
+            assert s.collect is not None
+            self.snap.confirming = False
+            self.snap.values.pop(s.collect, None)
+            return [self._say(s.ask, s.sensitive), self._listen(s)]
         return self._retry(s, "no_match")
 
     def _slot_value(self, s: AskState, event: Utterance | Dtmf) -> Any:
@@ -218,12 +289,17 @@ class Interpreter:
         if isinstance(event, Dtmf):
             digits = event.digits.rstrip("#*")
             spec = self.flow.slots[s.collect]
-            if digits and digits.isdigit() and (spec.length is None or len(digits) == spec.length):
-                return digits
-            return None
+            if spec.type not in ("digits", "number") or not digits.isdigit():
+                return None  # a date or a name cannot be keyed in
+            if spec.length is not None and len(digits) != spec.length:
+                return None
+            return digits if spec.type == "digits" else int(digits)
         return event.slots.get(s.collect)
 
-    def _retry(self, s: AskState | ConverseState, kind: str) -> list[Action]:
+    def _retry(
+        self, s: AskState | ConverseState, kind: str, why: str | None = None
+    ) -> list[Action]:
+        """A reprompt (``why`` first, when given) or, past the limit, the way out."""
         policy: Retry | None = getattr(s, kind, None) or getattr(self.flow.defaults, kind)
         key = f"{self.snap.state}:{kind}"
         count = self.snap.retries.get(key, 0) + 1
@@ -235,10 +311,11 @@ class Interpreter:
                 return [Hangup()]
             return self._enter(target)
         prompts = policy.prompts or [self.snap.last_prompt]
-        text = self._render(prompts[min(count - 1, len(prompts) - 1)])
+        text = self._render(why or prompts[min(count - 1, len(prompts) - 1)])
         actions: list[Action] = [Say(text, s.sensitive)]
         if isinstance(s, AskState):
-            actions.append(Say(self._render(s.ask), s.sensitive))
+            again = s.confirm if self.snap.confirming and s.confirm else s.ask
+            actions.append(Say(self._render(again), s.sensitive))
         return [*actions, self._listen(s)]
 
     def _listen(self, s: AskState | ConverseState) -> Listen:
@@ -246,6 +323,10 @@ class Interpreter:
         timeout = no_input.timeout_ms if no_input else None
         if isinstance(s, ConverseState):
             return Listen(self.snap.state, tuple(s.on), timeout_ms=timeout)
+        if self.snap.confirming:
+            handlers = tuple(h.intent for h in self.flow.global_)
+            return Listen(self.snap.state, handlers, CONFIRM_SLOT, "yes_no", 1, timeout,
+                          s.sensitive)  # fmt: skip
         slot_type = self.flow.slots[s.collect].type if s.collect else None
         intents = tuple(dict.fromkeys([*s.intents, *(h.intent for h in self.flow.global_)]))
         dtmf_max = s.dtmf.max_digits if s.dtmf else (1 if any(k.isdigit() for k in s.on) else 0)
@@ -258,10 +339,16 @@ class Interpreter:
         for _ in range(MAX_STEPS):
             self.snap.state = name
             self.snap.waiting_for = ""
+            self.snap.confirming = False
             for key in [k for k in self.snap.retries if k.startswith(f"{name}:")]:
                 del self.snap.retries[key]
             actions.append(StateEntered(name))
             s = self.flow.states[name]
+            if s.set:
+                assigned = {k: self._render(v) if isinstance(v, str) else v
+                            for k, v in s.set.items()}  # fmt: skip
+                self.snap.values.update(assigned)
+                actions.append(SetVariables(assigned))
             if isinstance(s, SayState):
                 actions.append(self._say(s.say, s.sensitive))
                 if s.next is None:  # the validator forbids this; end cleanly regardless
@@ -295,12 +382,23 @@ class Interpreter:
                 self.snap.waiting_for = "transfer"
                 t = s.transfer
                 return [*actions, Transfer(t.queue, t.sip, t.number)]
+            if isinstance(s, CallState):
+                if len(self.snap.stack) >= MAX_DEPTH:
+                    break
+                self.snap.stack.append(s.next)
+                name = s.call
+                continue
+            if isinstance(s, ReturnState):
+                if not self.snap.stack:  # returned without a call: nothing to go back to
+                    break
+                name = self.snap.stack.pop()
+                continue
             if isinstance(s, HangupState):
                 if isinstance(s.hangup, str):
                     actions.append(self._say(s.hangup, s.sensitive))
                 self.snap.ended = True
                 return [*actions, Hangup()]
-        self.snap.ended = True  # a loop of states that never waits: end, do not spin
+        self.snap.ended = True  # a loop that never waits, or runaway sub-flows: end, do not spin
         return [*actions, Hangup()]
 
     def _say(self, template: str, sensitive: bool) -> Say:

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from flows.model import Flow
+from flows.model import STATE_KINDS, Flow
 
 
 @dataclass(frozen=True, order=True)
@@ -129,7 +129,7 @@ def _fix_for(err: dict[str, Any], src: Source) -> str:
     if kind == "missing":
         return f"add `{field}:`"
     if kind == "state_kind":
-        return "give the state exactly one of: say, ask, converse, lookup, branch, transfer, hangup"
+        return "give the state exactly one of: " + ", ".join(STATE_KINDS)
     if kind == "string_pattern_mismatch":
         return "names use letters, digits and underscores, and do not start with a digit"
     if kind == "literal_error":
@@ -149,6 +149,8 @@ def _allowed_keys(err: dict[str, Any]) -> list[str]:
         "branch": model.BranchState,
         "transfer": model.TransferState,
         "hangup": model.HangupState,
+        "call": model.CallState,
+        "return": model.ReturnState,
     }
     cls: type = model.Flow
     for step in loc[:-1]:
@@ -200,7 +202,7 @@ def loads(text: str, file: str = "<flow>") -> Flow:
     return flow
 
 
-_TAGS = {"say", "ask", "converse", "lookup", "branch", "transfer", "hangup"}
+_TAGS = set(STATE_KINDS)
 
 
 def _untag(loc: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
-STATE_KINDS = ("say", "ask", "converse", "lookup", "branch", "transfer", "hangup")
+STATE_KINDS = (
+    "say", "ask", "converse", "lookup", "branch", "transfer", "hangup", "call", "return",
+)  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -65,6 +67,10 @@ class DtmfSpec(_Strict):
 
 class _State(_Strict):
     description: str | None = None
+    set: dict[Name, str | float | bool] = Field(
+        default_factory=dict,
+        description="Variables set on entering the state; strings are templates.",
+    )
     sensitive: bool = Field(
         False,
         description="Nothing said or keyed here is recorded, transcribed in clear, "
@@ -77,11 +83,19 @@ class SayState(_State):
     next: Name | None = None
 
 
+class Validation(_Strict):
+    """A condition the collected value must meet, e.g. ``dob < "2010-01-01"``."""
+
+    if_: str = Field(alias="if")
+    prompt: str = Field(description="Said when the value fails the check; then it is asked again.")
+
+
 class AskState(_State):
     ask: str
     intents: list[Name] = Field(default_factory=list, description="Intents that answer.")
     collect: Name | None = Field(None, description="Slot the answer fills.")
     dtmf: DtmfSpec | None = None
+    validate_: Validation | None = Field(None, alias="validate")
     confirm: str | None = Field(None, description="Read the answer back; yes/no follows.")
     on: dict[str, Name] = Field(default_factory=dict, description="Intent or key → state.")
     next: Name | None = Field(None, description="After the slot is collected.")
@@ -151,6 +165,19 @@ class HangupState(_State):
     hangup: str | bool = Field(description="A goodbye prompt, or true to end at once.")
 
 
+class CallState(_State):
+    """Run a sub-flow: go to ``call`` and come back to ``next`` at its ``return`` state."""
+
+    call: Name = Field(description="The sub-flow's first state.")
+    next: Name = Field(description="Where the call continues after the sub-flow returns.")
+
+
+class ReturnState(_State):
+    """End of a sub-flow: continue at the ``next`` of the state that called it."""
+
+    return_: Literal[True] = Field(alias="return")
+
+
 def _kind(value: Any) -> str | None:
     if isinstance(value, dict):
         for kind in STATE_KINDS[1:]:  # "say" last: transfer states may also have a say
@@ -168,7 +195,9 @@ State = Annotated[
     | Annotated[LookupState, Tag("lookup")]
     | Annotated[BranchState, Tag("branch")]
     | Annotated[TransferState, Tag("transfer")]
-    | Annotated[HangupState, Tag("hangup")],
+    | Annotated[HangupState, Tag("hangup")]
+    | Annotated[CallState, Tag("call")]
+    | Annotated[ReturnState, Tag("return")],
     Discriminator(
         _kind,
         custom_error_type="state_kind",
@@ -187,6 +216,11 @@ class Flow(_Strict):
     intents: dict[Name, IntentSpec] = Field(default_factory=dict)
     global_: list[GlobalHandler] = Field(default_factory=list, alias="global")
     defaults: Defaults = Field(default_factory=Defaults)
+    fallback: Name | None = Field(
+        None,
+        description="Transfer or hangup state a call goes to when its speech engine fails; "
+        "without it the call ends after the fallback prompt.",
+    )
     states: dict[Name, State] = Field(min_length=1)
 
 

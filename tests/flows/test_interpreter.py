@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -7,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.interpreter import (
+    CONFIRM_SLOT,
+    MASK,
     Dtmf,
     Hangup,
     HungUp,
@@ -16,6 +19,7 @@ from flows.interpreter import (
     LookupResult,
     NoInput,
     Say,
+    SetVariables,
     Snapshot,
     StateEntered,
     Transfer,
@@ -35,22 +39,64 @@ def path(actions: list) -> list[str]:  # type: ignore[type-arg]
     return [a.state for a in actions if isinstance(a, StateEntered)]
 
 
-def test_lost_card_path_with_sensitive_digits() -> None:
+def test_lost_card_path_through_the_identity_sub_flow() -> None:
     it = Interpreter(CARDS)
     first = it.start()
     assert path(first) == ["greet", "menu"]
     assert isinstance(first[-1], Listen) and "lost_card" in first[-1].intents
-    it.handle(Utterance("my card was stolen", intent="lost_card"))
+    acts = it.handle(Utterance("my card was stolen", intent="lost_card"))
+    assert path(acts) == ["for_lost_card", "identify", "ask_dob"]
+    assert SetVariables({"purpose": "lost"}) in acts and it.snap.stack == ["verify"]
     acts = it.handle(Utterance("fourth of July 1982", slots={"dob": "1982-07-04"}))
     assert path(acts) == ["ask_card"]
     listen = acts[-1]
     assert isinstance(listen, Listen) and listen.sensitive and listen.dtmf_max == 4
     assert all(a.sensitive for a in acts if isinstance(a, Say))
     acts = it.handle(Dtmf("4111#"))
+    assert path(acts) == ["identified", "verify"] and it.snap.stack == []
     assert isinstance(acts[-1], Lookup) and acts[-1].body == {"last4": "4111", "dob": "1982-07-04"}
+    acts = it.handle(LookupResult(True, {"verified": True, "status": "active"}))
+    assert path(acts) == ["route", "report_or_balance", "block_card"]
+
+
+def test_balance_path() -> None:
+    it = Interpreter(CARDS)
+    it.start()
+    it.handle(Dtmf("1"))
+    it.handle(Utterance("x", slots={"dob": "1990-03-12"}))
+    it.handle(Dtmf("1234#"))
     acts = it.handle(LookupResult(True, {"verified": True, "status": "active", "balance": 12}))
     assert path(acts) == ["route", "report_or_balance", "balance", "anything_else"]
     assert Say("Your available balance is 12 pounds.") in acts
+
+
+def test_sensitive_values_are_masked_in_the_persistable_snapshot() -> None:
+    it = Interpreter(CARDS)
+    it.start()
+    it.handle(Dtmf("1"))
+    it.handle(Utterance("x", slots={"dob": "1990-03-12"}))
+    it.handle(Dtmf("4111#"))
+    assert it.snap.values["card_last4"] == "4111"  # the live call still has it
+    stored = it.persistable()
+    assert stored["values"]["card_last4"] == MASK and "4111" not in json.dumps(stored)
+    assert stored["values"]["dob"] == "1990-03-12"
+
+
+def test_confirmation_read_back_yes_and_no() -> None:
+    it = Interpreter(APPTS, clock=lambda: TUESDAY_NOON)
+    it.start()
+    it.handle(Utterance("book", intent="book"))
+    acts = it.handle(Utterance("next tuesday", slots={"day": "2026-12-01"}))
+    assert acts[0] == Say("That's 2026-12-01, is that right?")
+    listen = acts[-1]
+    assert isinstance(listen, Listen) and listen.slot == CONFIRM_SLOT
+    assert listen.slot_type == "yes_no" and it.state == "ask_day"
+    acts = it.handle(Utterance("no", slots={CONFIRM_SLOT: False}))
+    assert acts[0] == Say("Which day would suit you?") and "day" not in it.snap.values
+    it.handle(Utterance("friday", slots={"day": "2026-11-27"}))
+    unclear = it.handle(Utterance("hmm"))
+    assert unclear[1] == Say("That's 2026-11-27, is that right?")  # re-asks the read-back
+    assert path(it.handle(Dtmf("1"))) == ["ask_time"] and it.snap.values["day"] == "2026-11-27"
 
 
 def test_failed_lookup_and_transfer_paths() -> None:
@@ -114,7 +160,7 @@ def test_hang_up_ends_everything() -> None:
 
 INTENTS = st.sampled_from([None, "balance", "lost_card", "agent", "repeat", "book", "x"])
 SLOTS = st.dictionaries(
-    st.sampled_from(["dob", "confirmed", "day", "time_of_day"]),
+    st.sampled_from(["dob", "confirmed", "day", "time_of_day", CONFIRM_SLOT]),
     st.one_of(st.booleans(), st.text(max_size=5)),
     max_size=2,
 )

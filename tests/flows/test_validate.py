@@ -186,8 +186,55 @@ def test_bad_branch_condition() -> None:
     assert [(p.line, p.message.split(" ")[0]) for p in found] == [(13, "Call"), (14, "`colour`")]
 
 
+SUB = (
+    "  menu:\n    call: get_pin\n    next: done\n"  # line 12
+    "  get_pin:\n    ask: PIN?\n    collect: pin\n    next: back\n"
+    "  back:\n    return: true\n"
+)
+BYE = "  bye:\n    hangup: true\n"
+
+
+def test_a_slot_set_inside_a_sub_flow_is_set_after_it_returns() -> None:
+    loads(HEAD + SUB + "  done:\n    hangup: 'Thanks, PIN ending {pin}.'\n" + BYE, "t.yaml")
+
+
+def test_a_slot_a_sub_flow_may_not_set_is_used_before_set() -> None:
+    sub = SUB.replace("ask: PIN?", "ask: PIN?\n    on: { yes: skip }")
+    sub += "  skip:\n    say: OK\n    next: back\n"
+    p = one(sub + "  done:\n    hangup: 'Thanks, PIN ending {pin}.'\n" + BYE)
+    assert (p.line, p.col) == (25, 13) and "used before any path sets it" in p.message
+
+
+def test_return_outside_a_sub_flow() -> None:
+    found = problems("  menu:\n    say: Hi\n    next: back\n  back:\n    return: true\n" + BYE)
+    p = next(p for p in found if "return" in p.message)
+    assert (p.line, p.col) == (15, 5) and "without a `call:`" in p.message
+
+
+def test_set_of_an_undeclared_variable() -> None:
+    found = problems("  menu:\n    set: { colour: red }\n    hangup: true\n" + BYE)
+    p = next(p for p in found if "colour" in p.message)
+    assert (p.line, p.col) == (12, 12) and "`colour` is not a declared variable" in p.message
+
+
+def test_validation_condition_names_are_checked() -> None:
+    p = one(
+        "  menu:\n    ask: PIN?\n    collect: pin\n"
+        "    validate: { if: 'pn != \"0000\"', prompt: No }\n    next: bye\n" + BYE
+    )
+    assert (p.line, p.col) == (14, 21) and "`pn` in the condition" in p.message
+    assert "did you mean `pin`?" in p.fix
+
+
+def test_fallback_must_be_a_transfer_or_hangup() -> None:
+    head = HEAD.replace("start: menu\n", "start: menu\nfallback: menu\n")
+    p = one("  menu:\n    say: Hi\n    next: bye\n" + BYE, head)
+    assert (p.line, p.col) == (3, 11) and "is not a transfer or hangup state" in p.message
+
+
 def test_example_flows_are_valid_and_the_cli_agrees() -> None:
-    files = sorted(str(p) for p in (ROOT / "flows" / "examples").glob("*.yaml"))
+    examples = (ROOT / "flows" / "examples").glob("*.yaml")
+    files = sorted(str(p) for p in examples if not p.name.endswith(".test.yaml"))
     assert files
     result = CliRunner().invoke(main, ["flows", "validate", *files])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,101 @@
+"""Slot values of every type from the words a caller would say."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows.nlu.slots import (
+    parse_amount,
+    parse_date,
+    parse_digits,
+    parse_enum,
+    parse_number,
+    parse_yes_no,
+)
+
+TODAY = date(2026, 11, 24)  # a Tuesday
+
+
+@pytest.mark.parametrize(
+    ("text", "length", "want"),
+    [
+        ("four one one one", 4, "4111"),
+        ("forty one eleven", 4, "4111"),
+        ("oh four oh one", 4, "0401"),
+        ("double five two one", 4, "5521"),
+        ("it's 1 2 3 4", 4, "1234"),
+        ("one two three", 4, None),  # wrong length
+        ("nine nine nine", None, "999"),
+        ("no idea", None, None),
+    ],
+)
+def test_digits(text: str, length: int | None, want: str | None) -> None:
+    assert parse_digits(text, length) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("two thousand and five", 2005), ("about 3.5", 3.5), ("one hundred and twenty", 120),
+     ("none", None)],
+)  # fmt: skip
+def test_number(text: str, want: float | None) -> None:
+    assert parse_number(text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("£12.50", 12.5),
+        ("twelve pounds fifty", 12.5),
+        ("twelve pounds and fifty pence", 12.5),
+        ("a hundred pounds", 100),
+        ("pay 1,250 dollars", 1250),
+        ("nothing", None),
+    ],
+)
+def test_amount(text: str, want: float | None) -> None:
+    assert parse_amount(text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("yes please", True),
+        ("yeah go ahead", True),
+        ("that's right", True),
+        ("no thanks", False),
+        ("nope", False),
+        ("that's not right", False),
+        ("don't do that", False),
+        ("maybe later", None),
+    ],
+)
+def test_yes_no(text: str, want: bool | None) -> None:
+    assert parse_yes_no(text) is want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("the fourth of July 1982", "1982-07-04"),
+        ("12 March 1990", "1990-03-12"),
+        ("second of march nineteen ninety", "1990-03-02"),
+        ("next Tuesday", "2026-12-01"),
+        ("can I come on friday", "2026-11-27"),
+        ("tomorrow", "2026-11-25"),
+        ("the 3rd", "2026-12-03"),
+        ("the 30th", "2026-11-30"),
+        ("I don't know", None),
+    ],
+)
+def test_date(text: str, want: str | None) -> None:
+    assert parse_date(text, TODAY) == want
+
+
+def test_enum() -> None:
+    values = ["morning", "afternoon"]
+    assert parse_enum("in the morning please", values) == "morning"
+    assert parse_enum("afternoon would be better", values) == "afternoon"
+    assert parse_enum("evening", values) is None
