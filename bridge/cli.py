@@ -11,6 +11,8 @@ import click
 from pydantic import ValidationError
 
 from bridge import __version__, logs
+from bridge.call_cli import call
+from bridge.flows_cli import flows
 from bridge.settings import Settings
 
 
@@ -125,32 +127,8 @@ def db_current() -> None:
     )
 
 
-@main.group()
-def flows() -> None:
-    """Call flows: check them before any caller hears them."""
-
-
-@flows.command("validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def flows_validate(files: tuple[str, ...]) -> None:
-    """Check flow FILES; every problem is printed as file:line:column. Exit 1 on any."""
-    from flows.loader import validate
-
-    problems = [p for f in files for p in validate(f)]
-    for p in problems:
-        click.echo(str(p), err=True)
-    if problems:
-        raise SystemExit(1)
-    for f in files:
-        click.echo(f"{f}: ok")
-
-
-@flows.command("schema")
-def flows_schema() -> None:
-    """Print the flow language's JSON Schema (editors: flows/schema/flow.schema.json)."""
-    from flows.model import json_schema
-
-    click.echo(json.dumps(json_schema(), indent=2))
+main.add_command(flows)
+main.add_command(call)
 
 
 @main.group()

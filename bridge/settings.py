@@ -65,6 +65,38 @@ class Settings(BaseSettings):
     # Apply database migrations when the bridge starts (turn off where a deploy step does it).
     auto_migrate: bool = True
     store_writer_batch: int = Field(500, ge=1, le=10_000)
+    number_flows: dict[str, Path] = Field(
+        default_factory=dict,
+        description='Which flow answers which dialled number: {"+441234567890": "flows/x.yaml"}; '
+        "other numbers get default_flow.",
+    )
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_url: str = Field(
+        "https://api.twilio.com", description="Twilio's REST API (a test server in tests)."
+    )
+    vonage_application_id: str | None = None
+    vonage_private_key: SecretStr | None = Field(
+        None, description="The application's private key: PEM text or a file path."
+    )
+    vonage_signature_secret: SecretStr | None = None
+    vonage_api_host: str = Field("api.nexmo.com", description="Vonage's REST host.")
+    queue_targets: dict[str, str] = Field(
+        default_factory=dict,
+        description="For carriers without queues (Vonage): a flow's transfer queue → the "
+        'number or SIP URI that reaches it, {"cards": "+441234567000"}.',
+    )
+    engine: Literal["local"] = Field(
+        "local", description="Speech engine for calls: local (offline, the default)."
+    )
+    flow_engines: dict[str, Literal["local"]] = Field(
+        default_factory=dict, description="Per flow name, an engine other than `engine`."
+    )
+    lookup_hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description='Where flows\' lookup URLs live here: {"http://crm.internal": '
+        '"http://10.0.0.5:8000"} (JSON in the environment).',
+    )
 
     @field_validator("data_dir")
     @classmethod

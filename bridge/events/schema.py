@@ -72,6 +72,7 @@ class TranscriptFinal(_Event):
     text: str
     start_ms: int | None = None
     end_ms: int | None = None
+    interrupted: bool = False  # bot speech cut short by the caller: text is what was heard
 
 
 class StateEntered(_Event):
@@ -108,6 +109,32 @@ class TransferEvent(_Event):
 class BargeIn(_Event):
     type: Literal["call.barge_in"] = "call.barge_in"
     played_ms: int
+    utterance: str = ""  # the bot's words that were actually heard
+    at_ms: int | None = None  # caller speech onset on the call's audio timeline
+
+
+class CarrierStatus(_Event):
+    """A carrier's own report on the call (Twilio status callback, Vonage event)."""
+
+    type: Literal["call.carrier_status"] = "call.carrier_status"
+    carrier: str
+    status: str
+    duration_s: int | None = None
+
+
+class FlowSnapshot(_Event):
+    """Where the flow stands, sensitive values masked: a call can be resumed from it."""
+
+    type: Literal["flow.snapshot"] = "flow.snapshot"
+    state: str
+    snapshot: dict[str, Any]
+
+
+class EngineFailed(_Event):
+    type: Literal["engine.failed"] = "engine.failed"
+    engine: str
+    reason: str
+    fallback: Literal["transfer", "hangup"]
 
 
 class TurnLatency(_Event):
@@ -127,6 +154,9 @@ Event = Annotated[
     | Suggestion
     | TransferEvent
     | BargeIn
+    | EngineFailed
+    | FlowSnapshot
+    | CarrierStatus
     | TurnLatency,
     Field(discriminator="type"),
 ]

@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             if not services.calls.draining:  # DrainingServer has not drained already
                 await services.calls.drain(services.settings.drain_timeout_s)
+            await app.state.twilio_rest.aclose()
+            await app.state.call_service.lookup.aclose()
             await services.stop()
 
     app = FastAPI(
@@ -35,4 +37,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     app.include_router(health.router)
+    _carriers(app, services)
     return app
+
+
+def _carriers(app: FastAPI, services: Services) -> None:
+    """Carrier legs share one CallService; each checks its own signatures."""
+    from bridge.conversation.service import CallService
+    from bridge.legs.tokens import Tokens
+    from bridge.legs.twilio.rest import TwilioRest
+    from bridge.legs.twilio.routes import Urls
+    from bridge.legs.twilio.routes import router as twilio
+    from bridge.legs.vonage.rest import VonageRest
+    from bridge.legs.vonage.routes import router as vonage
+
+    s = services.settings
+    public = s.public_url or f"http://{s.host}:{s.port}"
+    app.state.call_service = CallService(s, services.calls, lambda e: services.events.publish(e))
+    app.state.twilio_tokens = Tokens()
+    app.state.twilio_urls = Urls.of(public)
+    app.state.twilio_rest = TwilioRest(s)
+    app.state.twilio_forks = set()  # calls whose listen-only fork is connected
+    app.include_router(twilio)
+    app.state.public_url = public.rstrip("/")
+    app.state.vonage_tokens = Tokens()
+    app.state.vonage_rest = VonageRest(s)
+    app.include_router(vonage)

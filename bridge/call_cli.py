@@ -1,0 +1,170 @@
+"""``callbridge call``: one call of a flow from the terminal, with a synthetic caller."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.events.schema import Envelope
+
+
+@click.command("call")
+@click.option(
+    "--flow",
+    "flow_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Flow to call (default: CALLBRIDGE_DEFAULT_FLOW).",
+)
+@click.option(
+    "--say",
+    "lines",
+    multiple=True,
+    help="A caller line, in order. `#123#` keys DTMF, `.silence` stays quiet "
+    "(a no-input), `.hangup` hangs up.",
+)
+@click.option(
+    "--wav",
+    "wavs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A recorded caller line (any rate, mono), after the --say lines.",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the bot's side as a WAV.")
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False),
+    help="Write both sides as a stereo WAV (caller left, bot right).",
+)
+@click.option(
+    "--lookups",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML or JSON: lookup URL → the JSON it answers (else real HTTP).",
+)
+@click.option("--transfer", type=click.Choice(["ok", "failed"]), default="ok", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["local"]),
+    help="Speech engine (default: CALLBRIDGE_ENGINE / CALLBRIDGE_FLOW_ENGINES, else local).",
+)
+@click.option("--realtime", is_flag=True, help="Pace the call like a phone (default: fast).")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
+def call(
+    flow_file: str | None,
+    lines: tuple[str, ...],
+    wavs: tuple[str, ...],
+    out: str | None,
+    record: str | None,
+    lookups: str | None,
+    transfer: str,
+    engine: str | None,
+    realtime: bool,
+    as_json: bool,
+) -> None:
+    """Call a flow with synthesised caller lines and print the transcript and flow path.
+
+    Example: callbridge call --flow flows/examples/card_services.yaml
+    --say "what is my balance" --say "the fourth of July nineteen eighty two"
+    --say "#4111#" --lookups lookups.yaml --out bot.wav
+    """
+    from bridge.cli import load_settings
+    from flows.loader import FlowInvalid, load
+
+    settings = load_settings(engine=engine)
+    path = flow_file or str(settings.default_flow)
+    try:
+        flow = load(path)
+    except FlowInvalid as exc:
+        for p in exc.problems:
+            click.echo(str(p), err=True)
+        raise SystemExit(1) from None
+    events: list[Envelope] = []
+
+    def show(ev: Envelope) -> None:
+        events.append(ev)
+        click.echo(ev.model_dump_json() if as_json else _line(ev))
+
+    from media.format import HOUSE_RATE
+    from media.resample import resample_signal
+    from media.wav import read_wav
+
+    recorded = []
+    for wav in wavs:
+        pcm, rate = read_wav(Path(wav))
+        recorded.append(resample_signal(pcm if pcm.ndim == 1 else pcm[:, 0], rate, HOUSE_RATE))
+    answers = None
+    if lookups:
+        from ruamel.yaml import YAML
+
+        answers = YAML(typ="safe").load(Path(lookups).read_text()) or {}
+    runtime = asyncio.run(
+        _run(flow, lines, recorded, answers, transfer == "ok", realtime, record, show, settings)
+    )
+    rt, leg = runtime
+    if out:
+        from media.format import HOUSE_RATE
+        from media.wav import write_wav
+
+        write_wav(Path(out), leg.bot_pcm, HOUSE_RATE)
+    if not as_json:
+        click.echo(f"path: {' → '.join(rt.result.path)}")
+        click.echo(f"ended: {rt.result.reason} ({rt.result.outcome})")
+
+
+def _line(ev: Envelope) -> str:
+    data: dict[str, Any] = ev.model_dump(exclude={"call_id", "seq", "ts", "v", "type"})
+    match ev.type:
+        case "transcript.final":
+            cut = " [interrupted]" if data.get("interrupted") else ""
+            return f"{data['speaker']:>6}: {data['text']}{cut}"
+        case "flow.state_entered":
+            return f"        → {data['state']}"
+        case "flow.intent":
+            return (
+                f"        (intent {data['intent']} {data['confidence']:.2f} {data['slots'] or ''})"
+            )
+    return f"        [{ev.type} {json.dumps(data, default=str)}]"
+
+
+async def _run(
+    flow: Any,
+    lines: tuple[str, ...],
+    recorded: list[Any],
+    answers: dict[str, Any] | None,
+    transfer_ok: bool,
+    realtime: bool,
+    record: str | None,
+    emit: Any,
+    settings: Any,
+) -> tuple[Any, Any]:
+    from bridge.conversation.lookups import HttpLookup, StaticLookup
+    from bridge.engines.local.tts import Synthesizer
+    from bridge.engines.registry import engine_for
+    from bridge.legs.virtual import HangUp, Keys, Silence, Speak, Step, VirtualLeg, run_call
+    from media.line import phone_line
+
+    engine = engine_for(settings, flow.flow)
+    caller_voice = Synthesizer(speed=0.92).say  # a slightly slower voice than the bot's
+    script: list[Step] = []
+    for text in lines:
+        if text.startswith("#"):
+            script.append(Keys(text[1:].replace(" ", "")))
+        elif text == ".silence":
+            script.append(Silence(10_000))
+        elif text == ".hangup":
+            script.append(HangUp())
+        else:
+            pcm = await asyncio.to_thread(caller_voice, text)
+            script.append(Speak(phone_line(pcm), text))
+    script += [Speak(phone_line(pcm), "recording") for pcm in recorded]
+    lookup: Any = (
+        StaticLookup(answers) if answers is not None else HttpLookup(settings.lookup_hosts)
+    )
+    leg = VirtualLeg(
+        script, realtime=realtime, transfer_ok=transfer_ok, record=Path(record) if record else None
+    )
+    runtime = await run_call(flow, engine, leg, emit=emit, lookup=lookup)
+    return runtime, leg

@@ -1,0 +1,651 @@
+"""One call's conversation: the flow interpreter's actions carried out on a leg and an engine.
+
+The leg pushes the caller's 20 ms house-format frames (:meth:`CallRuntime.caller_frame`)
+and DTMF, and pulls the bot's frames (:meth:`CallRuntime.bot_frame`). Everything
+that is timed — end of turn, no-input, inter-digit timeouts — counts caller
+frames, so the call's own audio is its clock: the same on a phone line in real
+time and on a virtual leg that runs as fast as the CPU allows.
+
+Turn-taking: the media endpointer decides when the caller starts and stops
+(ending early once the partial words already answer what the state expects);
+caller speech while the bot talks clears playout at once (barge-in) and the
+bot's turn is cut to what was played. Engine failure never leaves the line
+silent: a fallback prompt, then the flow's fallback state or a clean hang-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from bridge import logs
+from bridge.conversation.lookups import LookupFn
+from bridge.engines.base import I16, EngineError, EngineSession
+from bridge.events.schema import (
+    BargeIn,
+    CallEnded,
+    CallEvents,
+    CallStarted,
+    DtmfReceived,
+    EngineFailed,
+    Envelope,
+    IntentDetected,
+    StateEntered,
+    TranscriptFinal,
+    TranscriptPartial,
+    TransferEvent,
+    TurnLatency,
+)
+from flows import interpreter as fi
+from flows.model import Flow
+from flows.nlu import Matcher
+from media.endpoint import EndpointConfig, Endpointer
+from media.format import FRAME_MS, HOUSE_FRAME
+from media.playout import Playout
+from media.vad import WebRtcVad
+
+log = logs.get_logger(__name__)
+
+MASK = "[sensitive]"
+DEFAULT_NO_INPUT_MS = 6000
+INTER_DIGIT_MS = 3000
+TERMINATOR_GRACE = 50  # frames: a "#" this soon after the last expected digit ends that entry
+LEAD_IN_FRAMES = 15  # audio before the VAD fired that recognition still gets (300 ms)
+# pocketsphinx mistakes the first word when speech starts at once (the mu-law line's
+# "talk to a person" heard as "uh how do a card can"): each turn starts on silence.
+SILENT_START = np.zeros((15, HOUSE_FRAME), np.int16)
+PARTIAL_EVERY = 10  # frames between checks of whether the answer is already complete
+SURE = 0.95  # a partial that matches an expected intent this well ends the turn early
+# Turn-taking for a phone conversation: speech counts after 200 ms (shorter bursts on a
+# noisy line are not a caller interrupting), the turn ends after
+# 550 ms of silence, or 200 ms once the words so far already answer the question.
+ENDPOINT = EndpointConfig(onset_ms=200, hangover_ms=550, early_hangover_ms=200)
+FALLBACK_PROMPT = "Sorry, we're having technical trouble."
+
+
+class LegControl(Protocol):
+    """What the runtime asks of the leg that carries the call."""
+
+    def clear(self) -> None:
+        """Drop bot audio buffered beyond our playout (e.g. Twilio's `clear`)."""
+
+    async def transfer(self, target: fi.Transfer) -> bool: ...
+
+    async def hangup(self) -> None: ...
+
+
+@dataclass
+class _Turn:
+    n: int
+    speech_end_ms: int  # on the call clock
+    endpoint_wait_ms: int
+    asr_final_ms: float = 0.0
+    tts_first_ms: float | None = None
+    reported: bool = False
+
+
+@dataclass
+class _Utterance:
+    id: str
+    text: str
+    sensitive: bool
+    started_ms: int | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class Outcome:
+    reason: str = ""
+    outcome: str = ""
+    path: list[str] = field(default_factory=list)
+
+
+class CallRuntime:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        flow: Flow,
+        session: EngineSession,
+        engine_name: str,
+        control: LegControl,
+        emit: Callable[[Envelope], None],
+        lookup: LookupFn,
+        caller_number: str = "",
+        dialled_number: str = "",
+        carrier: str = "virtual",
+        realtime: bool = True,
+        endpoint: EndpointConfig | None = None,
+        fallback_prompt: str = FALLBACK_PROMPT,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.call_id, self.flow, self.session = call_id, flow, session
+        self.engine_name, self.control, self.lookup = engine_name, control, lookup
+        self.carrier, self.realtime = carrier, realtime
+        self.caller_number, self.dialled_number = caller_number, dialled_number
+        self._emit_raw, self.events = emit, CallEvents(call_id)
+        self.fallback_prompt = fallback_prompt
+        now = clock or (lambda: datetime.now(UTC))  # business hours and relative dates
+        self.interp = fi.Interpreter(
+            flow,
+            clock=now,
+            caller_number=caller_number,
+            dialled_number=dialled_number,
+            call_id=call_id,
+        )
+        self.matcher = Matcher(flow, today=lambda: now().date())
+        self.vad = WebRtcVad(1, 2)
+        self.endpointer = Endpointer(1, endpoint or ENDPOINT)
+        self.playout = Playout(HOUSE_FRAME)
+        self.frames = 0
+        self._t0 = time.monotonic()
+        self.listen: fi.Listen | None = None
+        self._turn_open = False  # a caller turn is being recognised
+        self._handling = False  # a finished turn is being understood
+        self._ring: deque[I16] = deque(maxlen=LEAD_IN_FRAMES)
+        self._quiet = 0  # frames of nobody speaking while we wait for the caller
+        self._digits = ""
+        self._digit_age = 0
+        self._submitted_at = -1_000_000  # frame of the last digits handed over
+        self._speech: asyncio.Queue[_Utterance] = asyncio.Queue()
+        self._speaking: _Utterance | None = None
+        self._utterances: dict[str, _Utterance] = {}
+        self._after_speech: list[Callable[[], None]] = []
+        self._busy: set[asyncio.Task[Any]] = set()
+        self._speaker: asyncio.Task[None] | None = None
+        self._fallback_audio: I16 | None = None
+        self._failing = False
+        self._turns = 0
+        self._turn: _Turn | None = None
+        self._speech_start_ms = 0
+        self._last_partial = ""
+        self.bridged = False
+        self.ended = asyncio.Event()
+        self.result = Outcome()
+        self.figures: list[dict[str, float]] = []  # per turn, for benchmarks
+        self.barge_ins: list[dict[str, float]] = []
+
+    # -- clock and events -------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """The call clock: wall time on a real-time leg, the audio timeline on a virtual one."""
+        if self.realtime:
+            return int((time.monotonic() - self._t0) * 1000)
+        return self.frames * FRAME_MS
+
+    @property
+    def audio_ms(self) -> int:
+        """Where the call is on its audio timeline: the offsets transcripts carry."""
+        return self.frames * FRAME_MS
+
+    def _emit(self, cls: type, **fields: Any) -> None:
+        try:
+            self._emit_raw(self.events.make(cls, **fields))
+        except Exception:  # the event log refusing must not end the call
+            log.exception("event not published", event=getattr(cls, "__name__", cls))
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self, flow_version: int | None = None) -> None:
+        self._emit(
+            CallStarted,
+            carrier=self.carrier,
+            from_number=self.caller_number,
+            to_number=self.dialled_number,
+            flow_name=self.flow.flow,
+            flow_version=flow_version,
+        )
+        self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        self._spawn(self._prepare_fallback())
+        self._execute(self.interp.start())
+
+    async def settle(self) -> None:
+        """Wait until no recognition, synthesis or lookup is in flight (virtual legs)."""
+        while True:
+            pending = {t for t in self._busy if not t.done()}
+            if self._speaking is None and self._speech.empty() and not pending:
+                return
+            if pending:
+                await asyncio.wait(pending)
+            else:
+                await asyncio.sleep(0.001)  # synthesis runs in a thread; let it finish
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(self._guard(coro))
+        self._busy.add(task)
+        task.add_done_callback(self._busy.discard)
+
+    async def _guard(self, coro: Awaitable[Any]) -> None:
+        try:
+            await coro
+        except EngineError as exc:
+            self._fail(str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must end this call cleanly, not the process
+            log.exception("call runtime error")
+            self._fail(f"internal error: {type(exc).__name__}")
+
+    def caller_hung_up(self) -> None:
+        if self.ended.is_set():
+            return
+        self.interp.handle(fi.HungUp())
+        self._end("caller_hangup", "transferred" if self.bridged else "abandoned")
+
+    def _end(self, reason: str, outcome: str) -> None:
+        if self.ended.is_set():
+            return
+        self.result.reason, self.result.outcome = reason, outcome
+        self._emit(
+            CallEnded,
+            reason=reason,
+            outcome=outcome,
+            duration_ms=self.frames * FRAME_MS,
+        )
+        if self._speaker is not None:
+            self._speaker.cancel()
+        for task in list(self._busy):
+            task.cancel()
+        self.ended.set()
+        asyncio.get_running_loop().create_task(self.session.close())
+
+    # -- caller side ------------------------------------------------------------------
+
+    def caller_frame(self, frame: I16) -> None:
+        """One 20 ms house-format frame of the caller (the leg calls this in order)."""
+        if self.ended.is_set():
+            return
+        fired_at = time.perf_counter()
+        self.frames += 1
+        prob = self.vad.process(frame[None, :])
+        started, ended = self.endpointer.update(prob)
+        in_speech = bool(self.endpointer.in_speech[0]) or bool(len(ended))
+        if len(started):
+            self._on_speech_start(fired_at)
+        if self._turn_open and (in_speech or len(started)):
+            if len(started):
+                self._push_onset()
+            self.session.push(frame)
+            if self.frames % PARTIAL_EVERY == 0 and in_speech:
+                self._spawn(self._partial())
+        self._ring.append(frame)
+        if len(ended):
+            self._on_speech_end()
+        self._tick_timers(in_speech)
+
+    def _on_speech_start(self, fired_at: float) -> None:
+        self._speech_start_ms = int(self.endpointer.speech_start_ms[0])
+        self._last_partial = ""
+        self._quiet = 0
+        if self.listen is None or not self._is_speaking():
+            return
+        self._barge_in(fired_at)
+
+    @property
+    def awaiting_caller(self) -> bool:
+        """The flow waits for the caller and the bot has finished talking."""
+        return (
+            self.listen is not None
+            and self._turn_open
+            and not self.endpointer.in_speech[0]
+            and not self._handling
+            and not self._is_speaking()
+            and not self.bridged
+        )
+
+    @property
+    def in_speech(self) -> bool:
+        """The caller is talking (by the endpointer)."""
+        return bool(self.endpointer.in_speech[0])
+
+    @property
+    def speaking(self) -> bool:
+        return self._is_speaking()
+
+    def _is_speaking(self) -> bool:
+        return self.playout.busy or self._speaking is not None or not self._speech.empty()
+
+    def _barge_in(self, fired_at: float) -> None:
+        if self._speaker is not None:
+            self._speaker.cancel()  # stop synthesising what will not be heard
+        played, _ = self.playout.clear()
+        self.control.clear()
+        silent_us = (time.perf_counter() - fired_at) * 1e6
+        while not self._speech.empty():
+            self._speech.get_nowait()
+        self._speaking = None
+        self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        for p in played:
+            utt = self._utterances.pop(p.utterance, None)
+            if utt is None or p.played_ms == 0:
+                continue  # queued but never heard: as if never said
+            heard = _truncate(utt.text, p.played_ms, p.total_ms)
+            shown = MASK if utt.sensitive else heard
+            self._emit(BargeIn, played_ms=p.played_ms, utterance=shown, at_ms=self._speech_start_ms)
+            self._emit(
+                TranscriptFinal,
+                speaker="bot",
+                text=shown,
+                start_ms=utt.started_ms,
+                end_ms=self.now_ms(),
+                interrupted=True,
+            )
+        self._utterances.clear()
+        onset_to_silent = self.now_ms() - self._speech_start_ms
+        self.barge_ins.append(
+            {"onset_to_silent_ms": onset_to_silent, "vad_to_silent_us": silent_us}
+        )
+        self._after_speech.clear()
+
+    def _on_speech_end(self) -> None:
+        if not self._turn_open or self.listen is None:
+            return
+        listen = self.listen
+        self._turn_open = False
+        self._handling = True
+        end_ms = int(self.endpointer.speech_end_ms[0])
+        wait = self.frames * FRAME_MS - end_ms
+        self._turns += 1
+        speech_end_clock = self.now_ms() - wait if self.realtime else end_ms
+        self._turn = _Turn(self._turns, speech_end_clock, wait)
+        self._spawn(self._understand(listen, self._speech_start_ms, end_ms))
+
+    async def _partial(self) -> None:
+        """Words so far: a partial transcript, and the endpointer's early-end hook."""
+        listen = self.listen
+        if listen is None or not self._turn_open:
+            return
+        words = await self.session.partial()
+        if not words or words == self._last_partial:
+            return
+        self._last_partial = words
+        self._emit(TranscriptPartial, speaker="caller", text=MASK if listen.sensitive else words,
+                   start_ms=self._speech_start_ms, end_ms=self.frames * FRAME_MS)  # fmt: skip
+        if self.bridged or listen.slot_type == "text":
+            return
+        u = self.matcher.match(words, listen)
+        slot_done = (
+            listen.slot is not None
+            and listen.slot_type in ("digits", "yes_no")
+            and (u.slots.get(listen.slot) is not None)
+        )
+        if slot_done or (u.intent is not None and u.confidence >= SURE):
+            self.endpointer.set_complete(0)
+
+    async def _understand(self, listen: fi.Listen, start_ms: int, end_ms: int) -> None:
+        heard = await self.session.finish()
+        if self._turn is not None:
+            self._turn.asr_final_ms = heard.decode_ms
+        if self.bridged:
+            self._transcribe_bridged(heard.text, start_ms, end_ms)
+            return
+        u = self.matcher.match(heard.text, listen)
+        text = MASK if listen.sensitive and heard.text else heard.text
+        if heard.text:
+            self._emit(
+                TranscriptFinal, speaker="caller", text=text, start_ms=start_ms, end_ms=end_ms
+            )
+        if u.intent:
+            slots = {k: MASK for k in u.slots} if listen.sensitive else u.slots
+            self._emit(IntentDetected, intent=u.intent, confidence=u.confidence, slots=slots)
+        self._handling = False
+        self._handle(u)
+
+    def _transcribe_bridged(self, text: str, start_ms: int, end_ms: int) -> None:
+        if text:
+            self._emit(
+                TranscriptFinal, speaker="caller", text=text, start_ms=start_ms, end_ms=end_ms
+            )
+        self._handling = False
+        self._open_turn(fi.Listen("_bridged", slot_type="text"))
+
+    def dtmf(self, key: str) -> None:
+        """One DTMF key from the leg (RFC 4733, SIP INFO, a carrier event or in-band)."""
+        if key in "#*" and self.frames - self._submitted_at <= TERMINATOR_GRACE:
+            self._submitted_at = -TERMINATOR_GRACE  # the "#" after the last digit: swallowed
+            return
+        if self.ended.is_set() or self.listen is None or self._handling:
+            return
+        if self._is_speaking():
+            self._barge_in(time.perf_counter())
+        self._digits += key
+        self._digit_age = 0
+        listen = self.listen
+        done = (
+            listen.dtmf_max <= 1 or len(self._digits.rstrip("#*")) >= listen.dtmf_max or key in "#"
+        )
+        if done:
+            self._submit_digits()
+
+    def _submit_digits(self) -> None:
+        digits, self._digits = self._digits, ""
+        if not digits.endswith(("#", "*")):
+            self._submitted_at = self.frames  # a terminator may still follow
+        listen = self.listen
+        if not digits or listen is None:
+            return
+        self._emit(DtmfReceived, digits=MASK if listen.sensitive else digits)
+        self._turn_open = False
+        self._handle(fi.Dtmf(digits))
+
+    def _tick_timers(self, in_speech: bool) -> None:
+        if self._digits:
+            self._digit_age += 1
+            if self._digit_age * FRAME_MS >= INTER_DIGIT_MS:
+                self._submit_digits()
+        listen = self.listen
+        if listen is None or in_speech or self._handling or self._is_speaking() or self.bridged:
+            self._quiet = 0
+            return
+        self._quiet += 1
+        limit = listen.timeout_ms or DEFAULT_NO_INPUT_MS
+        if self._quiet * FRAME_MS >= limit:
+            self._quiet = 0
+            self._turn_open = False
+            self._handle(fi.NoInput())
+
+    # -- bot side ---------------------------------------------------------------------
+
+    def bot_frame(self) -> I16 | None:
+        """The next 20 ms of bot audio, or None for silence (the leg calls this every tick)."""
+        playing = self.playout.playing
+        frame, marks = self.playout.next_frame()
+        if frame is not None:
+            turn = self._turn
+            if turn is not None and not turn.reported:
+                self._report_turn(turn)
+            utt = self._utterances.get(playing or "")
+            if utt is not None and utt.started_ms is None:
+                utt.started_ms = self.audio_ms
+        for mark in marks:
+            utt = self._utterances.pop(mark, None)
+            if utt is not None:
+                self._emit(
+                    TranscriptFinal,
+                    speaker="bot",
+                    text=MASK if utt.sensitive else utt.text,
+                    start_ms=utt.started_ms,
+                    end_ms=self.now_ms(),
+                )
+        if not self._is_speaking() and self._after_speech:
+            then, self._after_speech = self._after_speech, []
+            for fn in then:
+                fn()
+        return frame
+
+    def _report_turn(self, turn: _Turn) -> None:
+        turn.reported = True
+        gap = self.now_ms() - turn.speech_end_ms
+        tts = turn.tts_first_ms or 0.0
+        # In real time the gap holds the compute; on a virtual clock compute takes no
+        # audio time, so what is left after the endpointer's wait is the bridge's own.
+        compute = turn.asr_final_ms + tts if self.realtime else 0.0
+        figures = {
+            "turn_gap_ms": float(gap),
+            "endpoint_wait_ms": float(turn.endpoint_wait_ms),
+            "asr_final_ms": round(turn.asr_final_ms, 2),
+            "tts_first_chunk_ms": round(tts, 2),
+            "bridge_overhead_ms": round(gap - turn.endpoint_wait_ms - compute, 2),
+        }
+        self.figures.append(figures)
+        self._emit(TurnLatency, turn=turn.n, figures_ms=figures)
+
+    async def _speak_loop(self) -> None:
+        while True:
+            utt = await self._speech.get()
+            self._speaking = utt
+            try:
+                async for chunk in self.session.speak(utt.text):
+                    turn = self._turn
+                    if turn is not None and turn.tts_first_ms is None:
+                        turn.tts_first_ms = chunk.synth_ms
+                    self.playout.enqueue(utt.id, chunk.audio)
+                self.playout.mark(utt.id)
+            except EngineError as exc:
+                self._speaking = None
+                self._fail(str(exc))
+                return
+            self._speaking = None
+
+    def _say(self, text: str, sensitive: bool) -> None:
+        utt = _Utterance(uuid.uuid4().hex[:12], text, sensitive)
+        self._utterances[utt.id] = utt
+        self._speech.put_nowait(utt)
+
+    # -- the flow's actions -----------------------------------------------------------
+
+    def _handle(self, event: fi.Event) -> None:
+        if self.ended.is_set() or self._failing:
+            return
+        self.listen = None
+        self._execute(self.interp.handle(event))
+
+    def _execute(self, actions: list[fi.Action]) -> None:
+        for action in actions:
+            match action:
+                case fi.StateEntered(state):
+                    self.result.path.append(state)
+                    self._emit(StateEntered, flow=self.flow.flow, state=state)
+                case fi.Say(text, sensitive):
+                    if not self._failing:
+                        self._say(text, sensitive)
+                case fi.Listen():
+                    self._open_turn(action)
+                case fi.Converse():
+                    pass  # the local engine listens for the exits; a model converses (OpenAI)
+                case fi.Lookup():
+                    self._spawn(self._lookup(action))
+                case fi.Transfer():
+                    self._after_speech.append(lambda a=action: self._spawn(self._transfer(a)))
+                case fi.Hangup():
+                    self._after_speech.append(lambda: self._spawn(self._hangup()))
+                case fi.SetVariables():
+                    pass
+        if (
+            self.interp.ended
+            and not self._after_speech
+            and not any(isinstance(a, fi.Transfer | fi.Hangup) for a in actions)
+        ):
+            self._end("flow_ended", "completed")
+
+    def _open_turn(self, listen: fi.Listen) -> None:
+        self.listen = listen
+        self._quiet = 0
+        self._digits = ""
+        self._turn_open = True
+        self.session.listen(listen)
+        if self.endpointer.in_speech[0]:
+            self._push_onset()  # the caller is already talking: give them what they said
+
+    def _push_onset(self) -> None:
+        for f in SILENT_START:
+            self.session.push(f)
+        for f in self._ring:  # the onset the VAD needed to be sure
+            self.session.push(f)
+
+    async def _lookup(self, req: fi.Lookup) -> None:
+        result = await self.lookup(req)
+        self._handle(result)
+
+    async def _transfer(self, req: fi.Transfer) -> None:
+        target = req.queue or req.sip or req.number or ""
+        self._emit(TransferEvent, target=target, status="requested")
+        ok = await self.control.transfer(req)
+        self._emit(TransferEvent, target=target, status="connected" if ok else "failed")
+        if not ok and self._failing:  # the fallback transfer failed too: end cleanly
+            await self.control.hangup()
+            self._end(self.result.reason, "failed")
+            return
+        if ok:
+            self.interp.handle(fi.TransferResult(True))
+            self.bridged = True  # the caller talks to a person; we keep transcribing
+            self._open_turn(fi.Listen("_bridged", slot_type="text"))
+            return
+        self._handle(fi.TransferResult(False))
+
+    async def _hangup(self) -> None:
+        await self.control.hangup()
+        outcome = "failed" if self._failing else "completed"
+        self._end(self.result.reason or "flow_hangup", outcome)
+
+    # -- failure ----------------------------------------------------------------------
+
+    async def _prepare_fallback(self) -> None:
+        """Synthesise the fallback prompt now, while the engine works."""
+        chunks = [c.audio async for c in self.session.speak(self.fallback_prompt)]
+        self._fallback_audio = np.concatenate(chunks) if chunks else None
+
+    def _fail(self, reason: str) -> None:
+        if self._failing or self.ended.is_set():
+            return
+        self._failing = True
+        fallback = self.flow.fallback
+        log.warning("engine failed; falling back", reason=reason, fallback=fallback or "hangup")
+        self._emit(
+            EngineFailed,
+            engine=self.engine_name,
+            reason=reason,
+            fallback="transfer" if fallback else "hangup",
+        )
+        self.result.reason = f"engine_failed: {reason}"
+        if self._speaker is not None:
+            self._speaker.cancel()
+        self._speaking = None
+        while not self._speech.empty():
+            self._speech.get_nowait()
+        self.playout.clear()
+        self.control.clear()
+        self.listen, self._turn_open, self._after_speech = None, False, []
+        spoken = self._fallback_audio is not None
+        audio = self._fallback_audio if self._fallback_audio is not None else _tone()
+        utt = _Utterance("fallback", self.fallback_prompt if spoken else "[tone]", False)
+        self._utterances[utt.id] = utt
+        self.playout.enqueue(utt.id, audio)
+        self.playout.mark(utt.id)
+        if fallback is not None:
+            self._execute(self.interp.goto(fallback))
+        else:
+            self._after_speech.append(lambda: self._spawn(self._hangup()))
+
+
+def _truncate(text: str, played_ms: int, total_ms: int) -> str:
+    """The words of ``text`` heard in ``played_ms`` of ``total_ms`` (evenly paced speech)."""
+    words = text.split()
+    if total_ms <= 0 or played_ms >= total_ms:
+        return text
+    return " ".join(words[: round(len(words) * played_ms / total_ms)])
+
+
+def _tone() -> I16:
+    """When even the fallback prompt cannot be spoken: two short beeps, never silence."""
+    t = np.arange(int(0.25 * 16000)) / 16000
+    beep = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    return np.concatenate([beep, np.zeros(4000, np.int16), beep])

@@ -1,0 +1,1 @@
+"""Speech engines: one interface for a call's realtime speech session."""

@@ -1,0 +1,186 @@
+"""One Twilio call: the bidirectional Media Stream bridged to a CallRuntime.
+
+Caller audio (mu-law 8 kHz, ~50 messages a second) becomes 20 ms house frames;
+for each caller frame one bot frame is sent back, so Twilio's buffer stays a frame
+deep and `clear` silences the caller's line at once. Twilio sends media all
+through the call, silence included, which makes the caller's stream the call's
+clock. Hang-up and transfer go through the REST API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+import numpy as np
+import structlog
+from fastapi import WebSocket, WebSocketDisconnect
+from twilio.twiml.voice_response import Dial, Start, VoiceResponse
+
+from bridge import logs
+from bridge.conversation.runtime import CallRuntime
+from bridge.legs.twilio import protocol as tp
+from flows.interpreter import Transfer
+from media import g711
+from media.resample import Resampler
+
+log = logs.get_logger(__name__)
+FRAME = 160  # bytes of mu-law in 20 ms
+MAX_BAD = 50  # malformed messages tolerated before the stream is deemed broken
+FORK_WAIT_S = 30.0  # after a transfer, how long the listen-only fork may take to connect
+
+
+def transfer_twiml(target: Transfer, fork_url: str | None, token: str) -> str:
+    """TwiML that hands the caller to a person, with a listen-only fork of both sides."""
+    r = VoiceResponse()
+    if fork_url:
+        start = Start()
+        start.stream(url=fork_url, track="both_tracks").parameter(name="token", value=token)
+        r.append(start)
+    if target.queue:
+        r.enqueue(target.queue)
+    else:
+        dial = Dial()
+        if target.sip:
+            dial.sip(target.sip)
+        else:
+            dial.number(target.number or "")
+        r.append(dial)
+    return str(r)
+
+
+class TwilioLeg:
+    def __init__(self, ws: WebSocket, app_state: Any) -> None:
+        self.ws = ws
+        self.state = app_state
+        self.stream_sid = ""
+        self.call_sid = ""
+        self.runtime: CallRuntime | None = None
+        self.up = Resampler(8000, 16000)
+        self.down = Resampler(16000, 8000)
+        self._buf = b""
+        self._bad = 0
+        self._marks = itertools.count(1)
+        self._sending_bot = False
+        self.transferred = False
+        self._send_lock = asyncio.Lock()
+
+    # -- LegControl -------------------------------------------------------------------
+
+    def clear(self) -> None:
+        if self.stream_sid:
+            asyncio.get_running_loop().create_task(self._send(tp.clear(self.stream_sid)))
+
+    async def transfer(self, target: Transfer) -> bool:
+        token = self.state.twilio_tokens.issue(self.call_sid, fork_of=self.call_sid)
+        twiml = transfer_twiml(target, self.state.twilio_urls.fork, token)
+        ok = await self.state.twilio_rest.update(self.call_sid, twiml=twiml)
+        self.transferred = ok
+        return ok
+
+    async def hangup(self) -> None:
+        await self.state.twilio_rest.update(self.call_sid, status="completed")
+
+    # -- the stream -------------------------------------------------------------------
+
+    async def _send(self, text: str) -> None:
+        async with self._send_lock:
+            # the caller may be gone; the receive loop ends the call
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self.ws.send_text(text)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    raw = await self.ws.receive_text()
+                except WebSocketDisconnect:
+                    break
+                except KeyError:  # a binary frame: Twilio never sends one
+                    self._reject("binary frame")
+                    continue
+                try:
+                    msg = tp.parse(raw)
+                except tp.ProtocolError as exc:
+                    self._reject(str(exc))
+                    if self._bad > MAX_BAD:
+                        break
+                    continue
+                if not await self._handle(msg):
+                    break
+        finally:
+            runtime = self.runtime
+            if runtime is not None and not self.transferred:
+                runtime.caller_hung_up()
+            elif runtime is not None:  # the listen-only fork takes over; if it never comes, end
+                forks = self.state.twilio_forks
+                asyncio.get_running_loop().call_later(
+                    FORK_WAIT_S,
+                    lambda: None if runtime.call_id in forks else runtime.caller_hung_up(),
+                )
+
+    def _reject(self, why: str) -> None:
+        self._bad += 1
+        if self._bad <= 3 or self._bad % 100 == 0:
+            log.warning(
+                "twilio message rejected", call_sid=self.call_sid, reason=why, rejected=self._bad
+            )
+
+    async def _handle(self, msg: tp.Message) -> bool:
+        match msg:
+            case tp.Start():
+                return await self._start(msg)
+            case tp.Media():
+                if self.runtime is not None:
+                    try:
+                        audio = msg.audio()
+                    except tp.ProtocolError as exc:
+                        self._reject(str(exc))
+                        return True
+                    await self._caller_audio(audio)
+            case tp.Dtmf():
+                if self.runtime is not None:
+                    self.runtime.dtmf(msg.dtmf.digit)
+            case tp.Stop():
+                return False
+        return True
+
+    async def _start(self, msg: tp.Start) -> bool:
+        info = msg.start
+        fmt = info.mediaFormat
+        if (fmt.encoding, fmt.sampleRate, fmt.channels) != ("audio/x-mulaw", 8000, 1):
+            log.warning("twilio stream refused: unexpected audio format", format=fmt.model_dump())
+            return False
+        pending = self.state.twilio_tokens.redeem(info.customParameters.get("token", ""))
+        if pending is None or pending.call_sid != info.callSid:
+            log.warning("twilio stream refused: unknown or reused token", call_sid=info.callSid)
+            return False
+        self.stream_sid, self.call_sid = info.streamSid, info.callSid
+        structlog.contextvars.bind_contextvars(call_id=info.callSid)  # this task's log lines
+        self.runtime = await self.state.call_service.start(
+            self,
+            carrier="twilio",
+            caller=pending.caller,
+            dialled=pending.dialled,
+            call_id=info.callSid,
+        )
+        return True
+
+    async def _caller_audio(self, audio: bytes) -> None:
+        runtime = self.runtime
+        assert runtime is not None
+        self._buf += audio
+        while len(self._buf) >= FRAME:
+            chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
+            pcm8 = g711.ulaw_decode(np.frombuffer(chunk, np.uint8))
+            runtime.caller_frame(self.up.process_int16(pcm8[None, :])[0])
+            bot = runtime.bot_frame()
+            if bot is not None:
+                codes = g711.ulaw_encode(self.down.process_int16(bot[None, :])[0])
+                await self._send(tp.media(self.stream_sid, codes.tobytes()))
+                self._sending_bot = True
+            elif self._sending_bot:  # the bot fell silent: a mark tells when Twilio played it all
+                self._sending_bot = False
+                await self._send(tp.mark(self.stream_sid, f"b{next(self._marks)}"))

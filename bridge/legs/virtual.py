@@ -1,0 +1,208 @@
+"""A virtual phone: plays a caller's lines into a call and records what the bot says.
+
+For tests, demos and benchmarks. The caller speaks each line when the bot has
+finished talking and waits for an answer (or, for a barge-in, a set time after
+the bot starts), keys DTMF, stays silent, or hangs up. Audio goes through a
+phone line (8 kHz mu-law both ways) like a real call. On a virtual clock the
+call runs as fast as the CPU allows, and every 20 ms tick waits for the bridge's
+work to finish, so results do not depend on machine speed; in real time it is
+paced like a phone and the bridge's latencies are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from bridge.conversation.lookups import LookupFn
+from bridge.conversation.runtime import CallRuntime
+from bridge.engines.base import I16, SpeechEngine
+from bridge.events.schema import Envelope
+from flows.interpreter import Transfer
+from flows.model import Flow
+from media.endpoint import EndpointConfig
+from media.format import FRAME_MS, HOUSE_FRAME, HOUSE_RATE
+from media.line import phone_line
+from media.recorder import StereoRecorder
+
+__all__ = ["HangUp", "Keys", "Silence", "Speak", "Step", "VirtualLeg", "phone_line", "run_call"]
+
+GAP_MS = 400  # a caller's pause after the bot stops, before answering
+
+
+@dataclass
+class Speak:
+    audio: I16  # house format
+    text: str = ""
+    barge_in_after_ms: int | None = None  # speak this long after the bot starts talking
+
+
+@dataclass
+class Keys:
+    digits: str
+
+
+@dataclass
+class Silence:
+    ms: int
+
+
+@dataclass
+class HangUp:
+    pass
+
+
+Step = Speak | Keys | Silence | HangUp
+
+
+@dataclass
+class VirtualLeg:
+    script: list[Step]
+    realtime: bool = False
+    transfer_ok: bool = True
+    max_ms: int = 180_000
+    record: Path | None = None
+    hang_up_when_done: bool = True
+    noise_dbfs: float | None = None  # white noise on the caller's line, e.g. -30
+    caller_audio: list[I16] = field(default_factory=list)
+    bot_audio: list[I16] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    hung_up_by_bridge: bool = False
+    cleared: int = 0
+
+    # -- LegControl -------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.cleared += 1
+
+    async def transfer(self, target: Transfer) -> bool:
+        self.transfers.append(target)
+        return self.transfer_ok
+
+    async def hangup(self) -> None:
+        self.hung_up_by_bridge = True
+
+    # -- the call ---------------------------------------------------------------------
+
+    async def run(self, runtime: CallRuntime) -> None:
+        recorder = StereoRecorder(self.record) if self.record else None
+        steps = list(self.script)
+        playing: I16 | None = None
+        pos = 0
+        waited = 0  # frames the current step has waited for its moment
+        bot_since = 0  # frames the bot has been talking
+        done_for = 0  # frames the bot has waited since the script ran out
+        silence = np.zeros(HOUSE_FRAME, np.int16)
+        started = time.monotonic()
+        noise = np.random.default_rng(7) if self.noise_dbfs is not None else None
+        noise_rms = 32768 * 10 ** ((self.noise_dbfs or 0) / 20)
+        try:
+            for tick in range(self.max_ms // FRAME_MS):
+                if runtime.ended.is_set():
+                    break
+                if self.realtime:
+                    delay = started + tick * FRAME_MS / 1000 - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                else:
+                    await runtime.settle()
+                bot_since = bot_since + 1 if runtime.speaking else 0
+                frame = silence
+                if playing is not None:
+                    frame = playing[pos : pos + HOUSE_FRAME]
+                    pos += HOUSE_FRAME
+                    if pos >= len(playing):
+                        playing = None
+                    if len(frame) < HOUSE_FRAME:
+                        frame = np.concatenate([frame, silence[len(frame) :]])
+                elif steps:
+                    step = steps[0]
+                    ready = runtime.awaiting_caller or (runtime.bridged and not runtime.in_speech)
+                    waited = waited + 1 if ready else 0
+                    if isinstance(step, Speak) and step.barge_in_after_ms is not None:
+                        if bot_since * FRAME_MS >= step.barge_in_after_ms:
+                            playing, pos = step.audio, 0
+                            steps.pop(0)
+                    elif isinstance(step, HangUp):
+                        steps.pop(0)
+                        runtime.caller_hung_up()
+                        break
+                    elif waited * FRAME_MS >= GAP_MS:
+                        steps.pop(0)
+                        waited = 0
+                        if isinstance(step, Speak):
+                            playing, pos = step.audio, 0
+                        elif isinstance(step, Keys):
+                            for key in step.digits:
+                                runtime.dtmf(key)
+                        elif isinstance(step, Silence):
+                            playing, pos = np.zeros(step.ms * HOUSE_RATE // 1000, np.int16), 0
+                if noise is not None:
+                    frame = np.clip(
+                        frame + noise.standard_normal(HOUSE_FRAME) * noise_rms, -32768, 32767
+                    ).astype(np.int16)
+                runtime.caller_frame(frame)
+                bot = runtime.bot_frame()
+                self.caller_audio.append(frame)
+                self.bot_audio.append(bot if bot is not None else silence)
+                if recorder is not None:
+                    recorder.write(frame, bot)
+                if not steps and playing is None and self.hang_up_when_done:
+                    idle = runtime.awaiting_caller or (runtime.bridged and not runtime.in_speech)
+                    done_for = done_for + 1 if idle else 0
+                    if done_for * FRAME_MS >= GAP_MS:  # the caller has nothing more to say
+                        runtime.caller_hung_up()
+                        break
+            else:
+                runtime.caller_hung_up()
+        finally:
+            if recorder is not None:
+                recorder.close()
+
+    @property
+    def bot_pcm(self) -> I16:
+        return np.concatenate(self.bot_audio) if self.bot_audio else np.zeros(0, np.int16)
+
+
+async def run_call(
+    flow: Flow,
+    engine: SpeechEngine,
+    leg: VirtualLeg,
+    *,
+    emit: Callable[[Envelope], None],
+    lookup: LookupFn,
+    call_id: str | None = None,
+    caller_number: str = "+15550100",
+    dialled_number: str = "+15550199",
+    flow_version: int | None = None,
+    endpoint: EndpointConfig | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> CallRuntime:
+    """Run one call of ``flow`` on ``engine`` with the virtual caller ``leg``, to its end."""
+    call_id = call_id or uuid.uuid4().hex
+    session = await engine.open(call_id, flow)
+    runtime = CallRuntime(
+        call_id=call_id,
+        flow=flow,
+        session=session,
+        engine_name=engine.name,
+        control=leg,
+        emit=emit,
+        lookup=lookup,
+        caller_number=caller_number,
+        dialled_number=dialled_number,
+        realtime=leg.realtime,
+        endpoint=endpoint,
+        clock=clock,
+    )
+    await runtime.start(flow_version)
+    await leg.run(runtime)
+    await runtime.settle()
+    return runtime

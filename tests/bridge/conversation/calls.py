@@ -1,0 +1,73 @@
+"""Helpers to run example-flow calls on the local engine with a virtual caller."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bridge.conversation.lookups import StaticLookup
+from bridge.conversation.runtime import CallRuntime
+from bridge.engines.local import LocalEngine
+from bridge.events.schema import Envelope
+from bridge.legs.virtual import Keys, Silence, Speak, Step, VirtualLeg, phone_line, run_call
+from flows.loader import load
+from tests.audio import VOICES, Voice, synthesize
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "flows" / "examples"
+CARDS = load(EXAMPLES / "card_services.yaml")
+APPTS = load(EXAMPLES / "appointments.yaml")
+VERIFY = "http://crm.internal/cards/verify"
+BOOK = "http://scheduler.internal/bookings"
+ENGINE: LocalEngine | None = None
+TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # the clinic is open
+
+
+def engine() -> LocalEngine:
+    global ENGINE
+    if ENGINE is None:
+        ENGINE = LocalEngine()
+    return ENGINE
+
+
+def script(*lines: str, voice: Voice = VOICES[1]) -> list[Step]:
+    """Caller lines as in `callbridge call --say`: `#12` keys, `.silence` a no-input."""
+    out: list[Step] = []
+    for line in lines:
+        if line.startswith("#"):
+            out.append(Keys(line[1:]))
+        elif line == ".silence":
+            out.append(Silence(9000))
+        else:
+            out.append(Speak(phone_line(synthesize(line, voice)), line))
+    return out
+
+
+class Call:
+    def __init__(self, runtime: CallRuntime, leg: VirtualLeg, events: list[Envelope]) -> None:
+        self.runtime, self.leg, self.events = runtime, leg, events
+
+    def of(self, kind: str) -> list[Any]:
+        return [e for e in self.events if e.type == kind]
+
+    @property
+    def path(self) -> list[str]:
+        return self.runtime.result.path
+
+    def said(self, speaker: str) -> list[str]:
+        return [e.text for e in self.of("transcript.final") if e.speaker == speaker]
+
+
+async def call(flow: Any, steps: list[Step], answers: dict[str, Any] | None = None,
+               **leg_options: Any) -> Call:  # fmt: skip
+    events: list[Envelope] = []
+    leg = VirtualLeg(steps, **leg_options)
+    runtime = await run_call(
+        flow,
+        engine(),
+        leg,
+        emit=events.append,
+        lookup=StaticLookup(answers or {}),
+        clock=lambda: TUESDAY_10AM,
+    )
+    return Call(runtime, leg, events)

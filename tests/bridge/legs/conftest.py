@@ -1,0 +1,111 @@
+"""The bridge under uvicorn on loopback, with fakes of the carriers' REST APIs and a CRM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+
+from bridge.settings import Settings
+from bridge.web.app import create_app
+from tests.fakes.twilio_rest import FakeTwilio
+from tests.fakes.vonage_rest import FakeVonage, rsa_key, self_signed
+from tests.servers import free_port
+
+ACCOUNT, TOKEN = "AC" + "1" * 32, "twilio-test-auth-token"
+VONAGE_APP = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
+VONAGE_SECRET = "vonage-signature-secret-of-32-bytes-or-more"
+VONAGE_KEY = rsa_key()
+
+
+async def serve(app: FastAPI, port: int, **tls: Any) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            port=port,
+            log_level="warning",
+            ws_ping_interval=None,
+            timeout_graceful_shutdown=2,
+            **tls,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+@dataclass
+class Bridge:
+    base: str
+    app: FastAPI
+    twilio: FakeTwilio
+    vonage: FakeVonage
+    redis: aioredis.Redis
+    stream: str
+
+    async def events(self, call_id: str) -> list[dict[str, Any]]:
+        out = []
+        for _, fields in await self.redis.xrange(self.stream):
+            ev = json.loads(fields[b"e"])
+            if ev["call_id"] == call_id:
+                out.append(ev)
+        return sorted(out, key=lambda e: e["seq"])
+
+
+@pytest.fixture
+async def bridge(
+    tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Bridge]:
+    vonage = FakeVonage(VONAGE_APP, VONAGE_KEY[1])
+    cert, key = self_signed(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # the SDK trusts our test CA
+    vonage_port = free_port()
+    vonage_server, vonage_task = await serve(
+        vonage.app(), vonage_port, ssl_certfile=str(cert), ssl_keyfile=str(key)
+    )
+    twilio = FakeTwilio(ACCOUNT, TOKEN)
+    fakes = twilio.app()
+
+    @fakes.post("/cards/verify")
+    async def verify(body: dict) -> dict:  # type: ignore[type-arg]
+        return {"verified": True, "status": "active", "balance": 250}
+
+    fake_port, port = free_port(), free_port()
+    fake_server, fake_task = await serve(fakes, fake_port)
+    settings = Settings(
+        data_dir=tmp_path,
+        redis_url=redis_url,
+        database_url=f"sqlite:///{tmp_path}/cb.db",
+        public_url=f"http://127.0.0.1:{port}",
+        port=port,
+        event_stream=stream_name,
+        twilio_account_sid=ACCOUNT,
+        twilio_auth_token=TOKEN,
+        twilio_api_url=f"http://127.0.0.1:{fake_port}",
+        lookup_hosts={"http://crm.internal": f"http://127.0.0.1:{fake_port}"},
+        store_writer_enabled=False,
+        vonage_application_id=VONAGE_APP,
+        vonage_private_key=VONAGE_KEY[0],
+        vonage_signature_secret=VONAGE_SECRET,
+        vonage_api_host=f"127.0.0.1:{vonage_port}",
+        queue_targets={"cards": "+441234567000"},
+    )
+    app = create_app(settings)
+    server, task = await serve(app, port)
+    client = aioredis.Redis.from_url(redis_url)
+    yield Bridge(f"http://127.0.0.1:{port}", app, twilio, vonage, client, stream_name)
+    await client.aclose()
+    for s, t in ((server, task), (fake_server, fake_task), (vonage_server, vonage_task)):
+        s.should_exit = True
+        await t

@@ -1,0 +1,176 @@
+"""A Twilio call end to end over real HTTP and WebSockets on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+
+import httpx
+import pytest
+import websockets
+
+from tests.audio import VOICES, synthesize
+from tests.bridge.legs.conftest import Bridge
+from tests.bridge.legs.twilio_caller import TwilioCaller
+from tests.fakes.trivial_engine import TrivialEngine
+
+pytestmark = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
+
+
+def caller(bridge: Bridge) -> TwilioCaller:
+    sid = "CA" + uuid.uuid4().hex
+    bridge.twilio.calls.add(sid)
+    return TwilioCaller(bridge.base, "twilio-test-auth-token", sid)
+
+
+async def test_unsigned_webhook_and_socket_are_refused(bridge: Bridge) -> None:
+    c = caller(bridge)
+    assert (await c.voice_webhook(sign=False)).status_code == 403
+    with pytest.raises(websockets.InvalidStatus) as exc:
+        await websockets.connect(bridge.base.replace("http", "ws") + "/twilio/stream")
+    assert exc.value.response.status_code == 403
+    assert bridge.app.state.services.calls.active == 0
+
+
+async def test_twiml_connects_a_stream_with_the_call_data_in_a_parameter(bridge: Bridge) -> None:
+    r = await caller(bridge).voice_webhook()
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert f'<Stream url="{bridge.base.replace("http", "ws")}/twilio/stream">' in r.text
+    assert '<Parameter name="token" value="' in r.text and "?" not in r.text.split("url=")[1][:80]
+
+
+async def test_balance_call_with_barge_in_dtmf_and_hang_up(bridge: Bridge) -> None:
+    c = caller(bridge)
+    await c.connect((await c.voice_webhook()).text)
+    # The caller talks over the greeting: the bridge clears Twilio's buffer.
+    await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+    await c.say(synthesize("what is my balance", VOICES[1]))
+    await c.wait_for_bot(min_frames=20)
+    assert any(m["event"] == "clear" for m in c.received)
+    await c.say(synthesize("the fourth of July nineteen eighty two", VOICES[1]))
+    await c.wait_for_bot(min_frames=20)
+    await c.dtmf("4111#")
+    await c.wait_for_bot(min_frames=20)
+    await c.stop()
+    await asyncio.sleep(0.3)
+    events = await bridge.events(c.call_sid)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "call.started" and kinds[-1] == "call.ended"
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert states[:5] == ["greet", "menu", "for_balance", "identify", "ask_dob"]
+    assert "balance" in states
+    bot = [e["text"] for e in events if e["type"] == "transcript.final" and e["speaker"] == "bot"]
+    assert "Your available balance is 250 pounds." in bot, "\n".join(map(str, events))
+    assert any(e["type"] == "call.barge_in" for e in events)
+    assert [e["digits"] for e in events if e["type"] == "call.dtmf"] == ["[sensitive]"]
+    assert bridge.app.state.services.calls.active == 0
+
+
+async def test_agent_transfer_goes_through_rest_and_the_fork_keeps_transcribing(
+    bridge: Bridge,
+) -> None:
+    c = caller(bridge)
+    await c.connect((await c.voice_webhook()).text)
+    await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+    await c.say(synthesize("talk to a person", VOICES[1]))
+    for _ in range(400):
+        if bridge.twilio.requests:
+            break
+        await c.media(b"\xff" * 160)
+    [update] = bridge.twilio.requests
+    twiml = update.form["Twiml"]
+    assert update.call_sid == c.call_sid
+    assert '<Stream track="both_tracks" url="ws://' in twiml and "/twilio/fork" in twiml
+    assert "<Enqueue>cards</Enqueue>" in twiml
+    await c.stop()  # Twilio ends the <Connect> stream when the TwiML is replaced
+    fork = TwilioCaller(c.base, c.auth_token, c.call_sid)
+    await fork.connect(twiml, path="fork")
+    await fork.say(synthesize("my card was stolen yesterday", VOICES[1]))
+    for _ in range(60):
+        await fork.media(b"\xff" * 160)
+    await fork.stop()
+    await asyncio.sleep(0.3)
+    events = await bridge.events(c.call_sid)
+    transfer = [i for i, e in enumerate(events) if e["type"] == "call.transfer"]
+    assert [events[i]["status"] for i in transfer] == ["requested", "connected"]
+    after = [
+        e
+        for e in events[transfer[-1] :]
+        if e["type"] == "transcript.final" and e["speaker"] == "caller"
+    ]
+    assert after and events[-1]["type"] == "call.ended"
+    assert events[-1]["outcome"] == "transferred"
+
+
+async def test_status_callback_is_signed_and_recorded(bridge: Bridge) -> None:
+    c = caller(bridge)
+    url = f"{bridge.base}/twilio/status"
+    form = {
+        "CallSid": c.call_sid,
+        "CallStatus": "completed",
+        "CallDuration": "42",
+        "SequenceNumber": "3",
+    }
+    async with httpx.AsyncClient() as client:
+        bad = await client.post(url, data=form, headers={"X-Twilio-Signature": "x"})
+        ok = await client.post(url, data=form, headers={"X-Twilio-Signature": c.sign(url, form)})
+        again = await client.post(url, data=form, headers={"X-Twilio-Signature": c.sign(url, form)})
+    assert bad.status_code == 403 and ok.status_code == 204 and again.status_code == 204
+    assert bridge.app.state.services.events is not None
+    await asyncio.sleep(0.2)
+    events = await bridge.events(c.call_sid)
+    assert [(e["type"], e["status"], e["duration_s"]) for e in events][:1] == [
+        ("call.carrier_status", "completed", 42)
+    ]
+    assert len({e["seq"] for e in events}) == 1  # a retried callback is the same event
+
+
+async def test_one_broken_stream_among_twenty_leaves_the_others_alone(bridge: Bridge) -> None:
+    bridge.app.state.call_service.engine = TrivialEngine()
+    callers = [caller(bridge) for _ in range(20)]
+    for c in callers:
+        c.frame_s = 0.002
+        await c.connect((await c.voice_webhook()).text)
+
+    async def healthy(c: TwilioCaller) -> None:
+        for _ in range(150):
+            await c.media(b"\xff" * 160)
+        await c.stop()
+
+    async def broken(c: TwilioCaller) -> None:
+        for _ in range(20):
+            await c.media(b"\xff" * 160)
+        for bad in (
+            "{not json",
+            '{"event":"bogus"}',
+            '{"event":"media","media":{}}',
+            '{"event":"media","media":{"payload":"%%%"}}',
+            json.dumps(
+                {
+                    "event": "media",
+                    "media": {"payload": base64.b64encode(b"\xff" * 40_000).decode()},
+                }
+            ),
+        ):
+            await c.ws.send(bad)
+        await c.ws.send(b"\x00\x01binary")
+        await c.media(b"\xff" * 161)  # odd length: carried over, not lost
+        for _ in range(20):
+            await c.media(b"\xff" * 160)
+        await c.ws.close()  # gone mid-call, no stop
+
+    await asyncio.gather(broken(callers[0]), *(healthy(c) for c in callers[1:]))
+    for _ in range(100):
+        if bridge.app.state.services.calls.active == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert bridge.app.state.services.calls.active == 0
+    # every healthy call heard its whole greeting and menu (the trivial engine's tones)
+    assert {c.bot_frames() for c in callers[1:]} == {45}
+    for c in callers[1:]:
+        events = await bridge.events(c.call_sid)
+        assert events[-1]["type"] == "call.ended"
+    broken_end = (await bridge.events(callers[0].call_sid))[-1]
+    assert broken_end["type"] == "call.ended" and broken_end["reason"] == "caller_hangup"

@@ -1,0 +1,131 @@
+"""A Vonage call end to end over real HTTP and WebSockets on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import websockets
+
+from tests.audio import VOICES, synthesize
+from tests.bridge.legs.conftest import VONAGE_SECRET, Bridge
+from tests.bridge.legs.vonage_caller import VonageCaller, signed
+from tests.fakes.trivial_engine import TrivialEngine
+
+pytestmark = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
+
+
+def caller(bridge: Bridge) -> VonageCaller:
+    c = VonageCaller(bridge.base, VONAGE_SECRET)
+    bridge.vonage.calls.add(c.call_uuid)
+    return c
+
+
+async def test_unsigned_requests_are_refused(bridge: Bridge) -> None:
+    c = caller(bridge)
+    assert (await c.answer(sign=False)).status_code == 403
+    with pytest.raises(websockets.InvalidStatus) as exc:
+        await websockets.connect(bridge.base.replace("http", "ws") + "/vonage/ws")
+    assert exc.value.response.status_code == 403
+    body = b'{"uuid": "x", "status": "completed"}'
+    async with httpx.AsyncClient() as client:
+        tampered = await client.post(
+            f"{bridge.base}/vonage/events",
+            content=body + b" ",
+            headers={"Authorization": signed(VONAGE_SECRET, body)},
+        )
+    assert tampered.status_code == 403  # the body does not match its signed hash
+
+
+async def test_ncco_connects_an_l16_socket_with_a_token(bridge: Bridge) -> None:
+    r = await caller(bridge).answer()
+    [action] = r.json()
+    endpoint = action["endpoint"][0]
+    assert action["action"] == "connect" and endpoint["type"] == "websocket"
+    assert endpoint["uri"] == bridge.base.replace("http", "ws") + "/vonage/ws"
+    assert endpoint["content-type"] == "audio/l16;rate=16000"
+    assert endpoint["headers"]["token"] and endpoint["authorization"] == {"type": "vonage"}
+
+
+async def test_balance_call_with_barge_in_and_dtmf_then_transfer(bridge: Bridge) -> None:
+    c = caller(bridge)
+    await c.connect((await c.answer()).json())
+    await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+    await c.say(synthesize("what is my balance", VOICES[1]))  # over the greeting
+    await c.wait_for_bot(min_frames=20)
+    assert {"action": "clear"} in c.received_text
+    await c.say(synthesize("the fourth of July nineteen eighty two", VOICES[1]))
+    await c.wait_for_bot(min_frames=20)
+    await c.dtmf("4111#")
+    await c.wait_for_bot(min_frames=20)
+    await c.say(synthesize("talk to a person", VOICES[1]))
+    for _ in range(400):
+        if bridge.vonage.requests:
+            break
+        await c.frame()
+    [(uuid, body)] = bridge.vonage.requests
+    assert uuid == c.call_uuid and body["action"] == "transfer"
+    ncco = body["destination"]["ncco"]
+    assert ncco[0]["action"] == "connect" and ncco[0]["endpoint"][0]["number"] == "441234567000"
+    await c.ws.close()
+    await asyncio.sleep(0.3)
+    events = await bridge.events(c.call_uuid)
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert states[:5] == ["greet", "menu", "for_balance", "identify", "ask_dob"]
+    bot = [e["text"] for e in events if e["type"] == "transcript.final" and e["speaker"] == "bot"]
+    assert "Your available balance is 250 pounds." in bot
+    assert [e["status"] for e in events if e["type"] == "call.transfer"] == [
+        "requested",
+        "connected",
+    ]
+    assert any(e["type"] == "call.barge_in" for e in events)
+    assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
+    assert bridge.app.state.services.calls.active == 0
+
+
+async def test_event_webhook_is_recorded_once(bridge: Bridge) -> None:
+    c = caller(bridge)
+    body = (
+        b'{"uuid": "%s", "status": "completed", "duration": "31", '
+        b'"timestamp": "2026-11-24T10:00:00Z"}' % c.call_uuid.encode()
+    )
+    async with httpx.AsyncClient() as client:
+        for _ in range(2):  # Vonage retries
+            r = await client.post(
+                f"{bridge.base}/vonage/events",
+                content=body,
+                headers={"Authorization": signed(VONAGE_SECRET, body)},
+            )
+            assert r.status_code == 204
+    await asyncio.sleep(0.2)
+    events = await bridge.events(c.call_uuid)
+    assert len({e["seq"] for e in events}) == 1
+    assert (events[0]["type"], events[0]["status"], events[0]["duration_s"]) == (
+        "call.carrier_status",
+        "completed",
+        31,
+    )
+
+
+async def test_bad_audio_and_events_are_logged_and_the_call_goes_on(bridge: Bridge) -> None:
+    bridge.app.state.call_service.engine = TrivialEngine()
+    wrong = caller(bridge)
+    ncco = (await wrong.answer()).json()
+    ncco[0]["endpoint"][0]["content-type"] = "audio/l16;rate=24000"  # not what we asked for
+    await wrong.connect(ncco)
+    await asyncio.sleep(0.2)
+    assert wrong.received_audio == 0 and bridge.app.state.services.calls.active == 0
+
+    c = caller(bridge)
+    await c.connect((await c.answer()).json())
+    for bad in ("{oops", "[1]", '{"event":"websocket:dtmf","digit":"55"}', '{"event":"new:thing"}'):
+        await c.ws.send(bad)
+    await c.frame(bytes(641))  # odd length: the extra byte waits for the next frame
+    await c.frame(bytes(640 * 60))  # far too much at once: dropped
+    await c.wait_for_bot(min_frames=40)
+    assert c.received_audio == 45  # greeting and menu, all of them
+    await c.ws.close()
+    await asyncio.sleep(0.2)
+    assert bridge.app.state.services.calls.active == 0
+    assert (await bridge.events(c.call_uuid))[-1]["reason"] == "caller_hangup"

@@ -1,0 +1,151 @@
+"""Plays Twilio's side of a call: signed webhooks and a Media Stream, as documented."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import websockets
+from twilio.request_validator import RequestValidator
+
+from media import g711
+from media.resample import resample_signal
+
+SILENCE = b"\xff" * 160
+
+
+def mulaw_frames(pcm16k: np.ndarray) -> list[bytes]:
+    codes = g711.ulaw_encode(resample_signal(pcm16k, 16000, 8000)).tobytes()
+    codes += b"\xff" * (-len(codes) % 160)
+    return [codes[i : i + 160] for i in range(0, len(codes), 160)]
+
+
+@dataclass
+class TwilioCaller:
+    base: str  # http://127.0.0.1:PORT
+    auth_token: str
+    call_sid: str
+    caller: str = "+447700900123"
+    dialled: str = "+441234567890"
+    frame_s: float = 0.005  # 4x real time; the bridge's clock is our stream
+    received: list[dict[str, Any]] = field(default_factory=list)
+    seq: int = 0
+    ws: Any = None
+    stream_sid: str = "MZ0000000000000000000000000000test"
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return RequestValidator(self.auth_token).compute_signature(url, params)
+
+    async def voice_webhook(self, sign: bool = True) -> httpx.Response:
+        url = f"{self.base}/twilio/voice"
+        form = {
+            "CallSid": self.call_sid,
+            "AccountSid": "AC1",
+            "From": self.caller,
+            "To": self.dialled,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+        }
+        headers = {"X-Twilio-Signature": self.sign(url, form) if sign else "bad"}
+        async with httpx.AsyncClient() as client:
+            return await client.post(url, data=form, headers=headers)
+
+    async def connect(self, twiml: str, path: str = "stream") -> None:
+        token = re.search(r'<Parameter name="token" value="([^"]+)"', twiml)
+        assert token, twiml
+        url = self.base.replace("http://", "ws://") + f"/twilio/{path}"
+        self.ws = await websockets.connect(
+            url, additional_headers={"X-Twilio-Signature": self.sign(url, {})}
+        )
+        asyncio.get_running_loop().create_task(self._receive())
+        await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self.send(
+            {
+                "event": "start",
+                "streamSid": self.stream_sid,
+                "start": {
+                    "streamSid": self.stream_sid,
+                    "accountSid": "AC1",
+                    "callSid": self.call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": {"token": token.group(1)},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            }
+        )
+
+    async def send(self, msg: dict[str, Any] | str) -> None:
+        if isinstance(msg, dict) and msg.get("event") not in ("connected",):
+            self.seq += 1
+            msg = {"sequenceNumber": str(self.seq), **msg}
+        await self.ws.send(msg if isinstance(msg, str) else json.dumps(msg))
+
+    async def _receive(self) -> None:
+        try:
+            async for raw in self.ws:
+                self.received.append(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def media(self, frame: bytes, track: str = "inbound") -> None:
+        payload = base64.b64encode(frame).decode()
+        await self.send(
+            {
+                "event": "media",
+                "streamSid": self.stream_sid,
+                "media": {
+                    "track": track,
+                    "chunk": str(self.seq),
+                    "timestamp": "0",
+                    "payload": payload,
+                },
+            }
+        )
+        await asyncio.sleep(self.frame_s)
+
+    def bot_frames(self) -> int:
+        return sum(1 for m in self.received if m.get("event") == "media")
+
+    async def wait_for_bot(self, min_frames: int = 10, quiet: int = 40, limit: int = 3000) -> None:
+        """Send silence until the bot has spoken and then been quiet for ``quiet`` frames."""
+        start = self.bot_frames()
+        last, still = start, 0
+        for _ in range(limit):
+            await self.media(SILENCE)
+            now = self.bot_frames()
+            still = still + 1 if now == last else 0
+            last = now
+            if now - start >= min_frames and still >= quiet:
+                return
+        raise AssertionError("the bot never finished speaking")
+
+    async def say(self, pcm16k: np.ndarray) -> None:
+        for frame in mulaw_frames(pcm16k):
+            await self.media(frame)
+
+    async def dtmf(self, digits: str) -> None:
+        for d in digits:
+            await self.send(
+                {
+                    "event": "dtmf",
+                    "streamSid": self.stream_sid,
+                    "dtmf": {"track": "inbound_track", "digit": d},
+                }
+            )
+            await self.media(SILENCE)
+
+    async def stop(self) -> None:
+        await self.send(
+            {
+                "event": "stop",
+                "streamSid": self.stream_sid,
+                "stop": {"accountSid": "AC1", "callSid": self.call_sid},
+            }
+        )
+        await self.ws.close()
