@@ -9,8 +9,10 @@ then let uvicorn close what is left.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -37,6 +39,7 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
+            settle_heap()
             self._announce()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -73,15 +76,32 @@ class DrainingServer(uvicorn.Server):
         print("\n".join(lines), flush=True)
 
 
-def serve(settings: Settings) -> None:
-    services = Services(settings)
-    app = create_app(services=services)
-    config = uvicorn.Config(
+def settle_heap() -> None:
+    """Once started: hide the start-up heap (modules, flows, schemas) from the cyclic
+    collector and collect young objects less often. Every call's media runs on a 20 ms
+    beat, which feels each full collection of a big heap as a late frame; calls create
+    few reference cycles. Measured with bench/carriers.py: about 10% less CPU per call
+    and a lower p99 at 300 streams."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # our structlog setup owns the handlers
         lifespan="on",
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
+        # Carrier media is base64 G.711 or raw PCM: compressing it costs more CPU per
+        # frame than everything else the bridge does with it, for a few bytes saved.
+        ws_per_message_deflate=False,
     )
-    DrainingServer(config, services).run()
+
+
+def serve(settings: Settings) -> None:
+    services = Services(settings)
+    app = create_app(services=services)
+    DrainingServer(uvicorn_config(settings, app), services).run()

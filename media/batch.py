@@ -9,23 +9,17 @@ events. Outbound: the speech engine's PCM → carrier rate → carrier codec.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from media import g711
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import HOUSE_RATE, AudioFormatError, frame_samples
+from media.line_codec import DECODE, ENCODE, I16, Codec
 from media.resample import Resampler
 from media.vad import WebRtcVad
 
-Codec = Literal["pcmu", "pcma", "l16"]
-I16 = npt.NDArray[np.int16]
 Slots = npt.NDArray[np.intp]
-
-_DECODE = {"pcmu": g711.ulaw_decode, "pcma": g711.alaw_decode}
-_ENCODE = {"pcmu": g711.ulaw_encode, "pcma": g711.alaw_encode}
 
 
 @dataclass
@@ -68,7 +62,7 @@ class InboundBatch:
         """``payload``: (capacity, 160) uint8 G.711 codes, or (capacity, n) int16 for L16."""
         if payload.shape != (self.capacity, self.frame):
             raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {payload.shape}")
-        pcm = payload if self.codec == "l16" else _DECODE[self.codec](payload)
+        pcm = payload if self.codec == "l16" else DECODE[self.codec](payload)
         house = self.resampler.process_int16(pcm) if self.resampler is not None else pcm
         prob = self.vad.process(pcm if self.vad_native else house, active)
         started, ended = self.endpointer.update(prob)
@@ -96,4 +90,4 @@ class OutboundBatch:
         if pcm.shape != (self.capacity, self.frame):
             raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {pcm.shape}")
         out = self.resampler.process_int16(pcm) if self.resampler is not None else pcm
-        return out if self.codec == "l16" else _ENCODE[self.codec](out)
+        return out if self.codec == "l16" else ENCODE[self.codec](out)

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from media.format import FRAME_MS
+from media.line_codec import LineCodec
 
 I16 = npt.NDArray[np.int16]
 
@@ -25,6 +26,7 @@ I16 = npt.NDArray[np.int16]
 class _Chunk:
     utterance: str
     audio: I16  # whole frames only (the tail is padded)
+    line: bytes | None = None  # the same audio in the carrier's encoding, once it is at the head
 
 
 @dataclass
@@ -45,8 +47,14 @@ class Played:
 @dataclass
 class Playout:
     frame_samples: int
+    # When set, each chunk is converted to the carrier's encoding as its first frame is
+    # played (in playback order, so the line's filter history runs on; never for audio a
+    # barge-in drops) and :attr:`line_frame` holds the bytes of the frame just returned.
+    line: LineCodec | None = None
+    line_frame: bytes | None = None
     _queue: deque[_Chunk | _Mark] = field(default_factory=deque)
     _offset: int = 0  # samples of the head chunk already played
+    _chunks: int = 0  # chunks in the queue (busy is asked every frame)
     _played: dict[str, Played] = field(default_factory=dict)
 
     def enqueue(self, utterance: str, audio: I16) -> None:
@@ -58,6 +66,7 @@ class Playout:
         if not len(audio):
             return
         self._queue.append(_Chunk(utterance, audio))
+        self._chunks += 1
         p = self._played.setdefault(utterance, Played(utterance, 0, 0))
         p.total_ms += len(audio) // n * FRAME_MS
 
@@ -67,7 +76,7 @@ class Playout:
 
     @property
     def busy(self) -> bool:
-        return any(isinstance(item, _Chunk) for item in self._queue)
+        return self._chunks > 0
 
     @property
     def playing(self) -> str | None:
@@ -85,15 +94,23 @@ class Playout:
     def next_frame(self) -> tuple[I16 | None, list[str]]:
         marks = self._fire_marks()
         if not self._queue:
+            self.line_frame = None
             return None, marks
         head = self._queue[0]
         assert isinstance(head, _Chunk)
         n = self.frame_samples
         frame = head.audio[self._offset : self._offset + n]
+        if self.line is not None:
+            if head.line is None:
+                head.line = self.line.encode(head.audio)
+            step = self.line.frame_bytes
+            start = self._offset // n * step
+            self.line_frame = head.line[start : start + step]
         self._offset += n
         self._played[head.utterance].played_ms += FRAME_MS
         if self._offset >= len(head.audio):
             self._queue.popleft()
+            self._chunks -= 1
             self._offset = 0
             p = self._played[head.utterance]
             p.done = not any(isinstance(c, _Chunk) and c.utterance == head.utterance
@@ -113,7 +130,10 @@ class Playout:
         interrupted = {c.utterance for c in self._queue if isinstance(c, _Chunk)}
         dropped = [m.name for m in self._queue if isinstance(m, _Mark)]
         self._queue.clear()
+        self._chunks = 0
         self._offset = 0
+        if self.line is not None:
+            self.line.restart_outbound()
         result = [self._played.pop(u) for u in sorted(interrupted) if u in self._played]
         return result, dropped
 

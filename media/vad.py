@@ -18,6 +18,8 @@ from media.format import HOUSE_RATE, AudioFormatError, frame_samples
 
 I16 = npt.NDArray[np.int16]
 F32 = npt.NDArray[np.float32]
+_ONE, _ZERO = np.ones(1, np.float32), np.zeros(1, np.float32)
+_ONE.flags.writeable = _ZERO.flags.writeable = False
 
 
 class WebRtcVad:
@@ -56,6 +58,10 @@ class WebRtcVad:
             raise AudioFormatError(
                 f"expected ({self.slots}, {self.frame}) frames, got {frames.shape}"
             )
+        if self.slots == 1 and active is None:  # one call: no slicing, no output array
+            data = frames.astype("<i2", copy=False).tobytes()
+            p = _webrtcvad.process(self._vads[0], self.rate, data, self.frame)
+            return _ONE if p else _ZERO
         data = np.ascontiguousarray(frames, dtype="<i2").tobytes()
         step, n, rate = self.frame * 2, self.frame, self.rate
         out = np.zeros(self.slots, dtype=np.float32)

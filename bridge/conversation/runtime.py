@@ -49,6 +49,7 @@ from flows.model import Flow
 from flows.nlu import Matcher
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import FRAME_MS, HOUSE_FRAME
+from media.line_codec import LineCodec
 from media.playout import Playout
 from media.vad import WebRtcVad
 
@@ -126,6 +127,7 @@ class CallRuntime:
         endpoint: EndpointConfig | None = None,
         fallback_prompt: str = FALLBACK_PROMPT,
         clock: Callable[[], datetime] | None = None,
+        line: LineCodec | None = None,
     ) -> None:
         self.call_id, self.flow, self.session = call_id, flow, session
         self.engine_name, self.control, self.lookup = engine_name, control, lookup
@@ -144,7 +146,7 @@ class CallRuntime:
         self.matcher = Matcher(flow, today=lambda: now().date())
         self.vad = WebRtcVad(1, 2)
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
-        self.playout = Playout(HOUSE_FRAME)
+        self.playout = Playout(HOUSE_FRAME, line)
         self.frames = 0
         self._t0 = time.monotonic()
         self.listen: fi.Listen | None = None
@@ -480,6 +482,11 @@ class CallRuntime:
             for fn in then:
                 fn()
         return frame
+
+    def bot_payload(self) -> bytes | None:
+        """:meth:`bot_frame` in the leg's line encoding (the runtime was given ``line``),
+        converted when the audio was queued rather than on every tick."""
+        return None if self.bot_frame() is None else self.playout.line_frame
 
     def _report_turn(self, turn: _Turn) -> None:
         turn.reported = True

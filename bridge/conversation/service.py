@@ -21,6 +21,7 @@ from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.loader import load
 from flows.model import Flow
+from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 
@@ -52,6 +53,7 @@ class CallService:
         caller: str,
         dialled: str,
         call_id: str | None = None,
+        line: LineCodec | None = None,
     ) -> CallRuntime:
         """Admit and start a call; raises :class:`bridge.calls.Draining` when shutting down."""
         call_id = call_id or uuid.uuid4().hex
@@ -63,7 +65,7 @@ class CallService:
             runtime = CallRuntime(
                 call_id=call_id, flow=flow, session=session, engine_name=engine.name,
                 control=leg, emit=self.emit, lookup=self.lookup, caller_number=caller,
-                dialled_number=dialled, carrier=carrier, realtime=True,
+                dialled_number=dialled, carrier=carrier, realtime=True, line=line,
             )  # fmt: skip
             await runtime.start(flow.version)
         except Exception:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from media.endpoint import EndpointConfig, Endpointer
 
@@ -39,3 +41,24 @@ def test_slots_are_independent() -> None:
     assert started.tolist() == [0]
     ep.reset(0)
     assert not ep.in_speech[0] and ep.frame[0] == 0 and ep.frame[1] == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=200),
+    st.sampled_from([20, 60, 100]),
+)
+def test_one_call_fast_path_equals_the_vectorised_rules(
+    steps: list[tuple[float, bool]], onset_ms: int
+) -> None:
+    """The single-call scalar path and slot 0 of a two-call endpointer agree frame by frame."""
+    config = EndpointConfig(onset_ms=onset_ms, hangover_ms=120, early_hangover_ms=40)
+    one, two = Endpointer(1, config), Endpointer(2, config)
+    for p, complete in steps:
+        one.set_complete(0, complete and bool(one.in_speech[0]))
+        two.set_complete(0, complete and bool(two.in_speech[0]))
+        s1, e1 = one.update(np.array([p]))
+        s2, e2 = two.update(np.array([p, 0.0]))
+        assert (list(s1), list(e1)) == ([s for s in s2 if s == 0], [e for e in e2 if e == 0])
+        for name in ("in_speech", "speech_start_ms", "speech_end_ms", "frame", "_run", "_silence"):
+            assert getattr(one, name)[0] == getattr(two, name)[0], name

@@ -30,8 +30,9 @@ def test_frame_by_frame_equals_whole_signal(a: int, b: int, frames: int, seed: i
     x = np.random.default_rng(seed).integers(-20000, 20000, frames * r.n_in).astype(np.int16)
     pieces = np.concatenate([r.process(x[i : i + r.n_in])[0] for i in range(0, len(x), r.n_in)])
     np.testing.assert_allclose(pieces, _reference(r, x), atol=0.05 * 20000 * 1e-3)
-    whole = Resampler(a, b).process(x[None, :])[0]
-    np.testing.assert_allclose(whole, pieces, atol=1e-2)
+    whole = Resampler(a, b).process(x[None, :])[0]  # all frames in one matrix product
+    # The same sums in another order: equal to float32 rounding, far below one int16 step.
+    np.testing.assert_allclose(whole, pieces, atol=0.05)
 
 
 def _tone_db(y: np.ndarray, rate: int, freq: float) -> float:

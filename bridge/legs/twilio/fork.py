@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
 from bridge.legs.twilio import protocol as tp
-from media import g711
-from media.resample import Resampler
+from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 
@@ -24,7 +22,7 @@ class ForkLeg:
     def __init__(self, ws: WebSocket, app_state: Any) -> None:
         self.ws, self.state = ws, app_state
         self.runtime: CallRuntime | None = None
-        self.up = Resampler(8000, 16000)
+        self.line = LineCodec("pcmu", 8000)
         self._buf = b""
 
     async def run(self) -> None:
@@ -55,8 +53,7 @@ class ForkLeg:
                     self._buf += msg.audio()
                     while len(self._buf) >= 160:
                         chunk, self._buf = self._buf[:160], self._buf[160:]
-                        pcm8 = g711.ulaw_decode(np.frombuffer(chunk, np.uint8))
-                        self.runtime.caller_frame(self.up.process_int16(pcm8[None, :])[0])
+                        self.runtime.caller_frame(self.line.decode(chunk))
                 elif isinstance(msg, tp.Stop):
                     break
         finally:

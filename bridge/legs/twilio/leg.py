@@ -14,7 +14,6 @@ import contextlib
 import itertools
 from typing import Any
 
-import numpy as np
 import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 from twilio.twiml.voice_response import Dial, Start, VoiceResponse
@@ -23,8 +22,7 @@ from bridge import logs
 from bridge.conversation.runtime import CallRuntime
 from bridge.legs.twilio import protocol as tp
 from flows.interpreter import Transfer
-from media import g711
-from media.resample import Resampler
+from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 FRAME = 160  # bytes of mu-law in 20 ms
@@ -58,14 +56,12 @@ class TwilioLeg:
         self.stream_sid = ""
         self.call_sid = ""
         self.runtime: CallRuntime | None = None
-        self.up = Resampler(8000, 16000)
-        self.down = Resampler(16000, 8000)
+        self.line = LineCodec("pcmu", 8000)
         self._buf = b""
         self._bad = 0
         self._marks = itertools.count(1)
         self._sending_bot = False
         self.transferred = False
-        self._send_lock = asyncio.Lock()
 
     # -- LegControl -------------------------------------------------------------------
 
@@ -86,10 +82,10 @@ class TwilioLeg:
     # -- the stream -------------------------------------------------------------------
 
     async def _send(self, text: str) -> None:
-        async with self._send_lock:
-            # the caller may be gone; the receive loop ends the call
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await self.ws.send_text(text)
+        # No lock: the server writes each message whole before the await returns, so
+        # a `clear` from the barge-in task cannot split a media message.
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the caller may be gone
+            await self.ws.send_text(text)
 
     async def run(self) -> None:
         try:
@@ -165,6 +161,7 @@ class TwilioLeg:
             caller=pending.caller,
             dialled=pending.dialled,
             call_id=info.callSid,
+            line=self.line,
         )
         return True
 
@@ -174,12 +171,10 @@ class TwilioLeg:
         self._buf += audio
         while len(self._buf) >= FRAME:
             chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
-            pcm8 = g711.ulaw_decode(np.frombuffer(chunk, np.uint8))
-            runtime.caller_frame(self.up.process_int16(pcm8[None, :])[0])
-            bot = runtime.bot_frame()
+            runtime.caller_frame(self.line.decode(chunk))
+            bot = runtime.bot_payload()
             if bot is not None:
-                codes = g711.ulaw_encode(self.down.process_int16(bot[None, :])[0])
-                await self._send(tp.media(self.stream_sid, codes.tobytes()))
+                await self._send(tp.media(self.stream_sid, bot))
                 self._sending_bot = True
             elif self._sending_bot:  # the bot fell silent: a mark tells when Twilio played it all
                 self._sending_bot = False

@@ -13,15 +13,13 @@ import contextlib
 import json
 from typing import Any
 
-import numpy as np
 import structlog
 from fastapi import WebSocket, WebSocketDisconnect
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
 from flows.interpreter import Transfer
-from media.format import frame_samples
-from media.resample import Resampler
+from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 RATES = {"audio/l16;rate=16000": 16000, "audio/l16;rate=8000": 8000}
@@ -34,10 +32,7 @@ class VonageLeg:
         self.runtime: CallRuntime | None = None
         self.call_uuid = ""
         self.dialled = ""
-        self.rate = 16000
-        self.frame_bytes = 640
-        self.up: Resampler | None = None
-        self.down: Resampler | None = None
+        self.line = LineCodec("l16", 16000)
         self._buf = b""
         self._bad = 0
         self._sending_bot = False
@@ -45,7 +40,6 @@ class VonageLeg:
         self.transferred = False
         self._transfer_done = asyncio.Event()  # clear while a transfer request is in flight
         self._transfer_done.set()
-        self._lock = asyncio.Lock()
 
     # -- LegControl -------------------------------------------------------------------
 
@@ -66,15 +60,15 @@ class VonageLeg:
 
     # -- the socket -------------------------------------------------------------------
 
+    # No lock around sends: the server writes each message whole before the await
+    # returns, so a `clear` from the barge-in task cannot split an audio frame.
     async def _send_text(self, msg: dict[str, Any]) -> None:
-        async with self._lock:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the caller is gone
-                await self.ws.send_text(json.dumps(msg))
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the caller is gone
+            await self.ws.send_text(json.dumps(msg))
 
     async def _send_bytes(self, data: bytes) -> None:
-        async with self._lock:
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await self.ws.send_bytes(data)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.ws.send_bytes(data)
 
     def _reject(self, why: str) -> None:
         self._bad += 1
@@ -133,9 +127,7 @@ class VonageLeg:
         if pending is None:
             log.warning("vonage socket refused: unknown or reused token")
             return False
-        self.rate, self.frame_bytes = rate, 2 * frame_samples(rate)
-        if rate != 16000:
-            self.up, self.down = Resampler(rate, 16000), Resampler(16000, rate)
+        self.line = LineCodec("l16", rate)
         self.call_uuid, self.dialled = pending.call_sid, pending.dialled
         structlog.contextvars.bind_contextvars(call_id=self.call_uuid)
         self.runtime = await self.state.call_service.start(
@@ -144,6 +136,7 @@ class VonageLeg:
             caller=pending.caller,
             dialled=pending.dialled,
             call_id=self.call_uuid,
+            line=self.line,
         )
         return True
 
@@ -152,21 +145,18 @@ class VonageLeg:
         if runtime is None:
             self._reject("audio before websocket:connected")
             return
-        if len(data) % 2 or len(data) > 50 * self.frame_bytes:
+        n = self.line.frame_bytes
+        if len(data) % 2 or len(data) > 50 * n:
             self._reject(f"binary frame of {len(data)} bytes")
-            if len(data) > 50 * self.frame_bytes:
+            if len(data) > 50 * n:
                 return
         self._buf += data
-        n = self.frame_bytes
         while len(self._buf) >= n:
             chunk, self._buf = self._buf[:n], self._buf[n:]
-            pcm = np.frombuffer(chunk, dtype="<i2").astype(np.int16)
-            house = self.up.process_int16(pcm[None, :])[0] if self.up else pcm
-            runtime.caller_frame(house)
-            bot = runtime.bot_frame()
+            runtime.caller_frame(self.line.decode(chunk))
+            bot = runtime.bot_payload()
             if bot is not None:
-                out = self.down.process_int16(bot[None, :])[0] if self.down else bot
-                await self._send_bytes(out.astype("<i2").tobytes())
+                await self._send_bytes(bot)
                 self._sending_bot = True
             elif self._sending_bot:
                 self._sending_bot = False

@@ -1,0 +1,66 @@
+"""One call's audio as its carrier sends it, to and from the house format.
+
+Inbound is converted frame by frame as it arrives (latency matters). Outbound is
+converted a whole chunk of bot speech at a time, when playout reaches the chunk,
+not on every 20 ms tick: one matrix product and one codec pass per sentence
+instead of per frame, a large share of the per-call media cost at scale.
+The outbound resampler's history carries across chunks, so an utterance split
+into sentences has no seams; :meth:`LineCodec.restart_outbound` forgets it after
+a barge-in.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from media import g711
+from media.format import HOUSE_RATE, AudioFormatError, frame_samples
+from media.resample import Resampler
+
+Codec = Literal["pcmu", "pcma", "l16"]
+I16 = npt.NDArray[np.int16]
+
+DECODE = {"pcmu": g711.ulaw_decode, "pcma": g711.alaw_decode}
+ENCODE = {"pcmu": g711.ulaw_encode, "pcma": g711.alaw_encode}
+
+
+class LineCodec:
+    """``codec`` at ``rate`` (G.711 is 8 kHz; L16 is little-endian, as Vonage sends it)."""
+
+    def __init__(self, codec: Codec, rate: int = 8000) -> None:
+        if codec not in ("pcmu", "pcma", "l16"):
+            raise AudioFormatError(f"unknown codec {codec!r}")
+        if codec != "l16" and rate != 8000:
+            raise AudioFormatError(f"G.711 is 8 kHz, not {rate} Hz")
+        self.codec, self.rate = codec, rate
+        self.samples = frame_samples(rate)
+        self.frame_bytes = self.samples * (2 if codec == "l16" else 1)
+        self._up = Resampler(rate, HOUSE_RATE) if rate != HOUSE_RATE else None  # one stream
+        self._down = Resampler(HOUSE_RATE, rate) if rate != HOUSE_RATE else None
+
+    def decode(self, payload: bytes) -> I16:
+        """One 20 ms frame from the line → one house frame."""
+        if len(payload) != self.frame_bytes:
+            raise AudioFormatError(f"expected {self.frame_bytes} bytes, got {len(payload)}")
+        if self.codec == "l16":
+            pcm = np.frombuffer(payload, dtype="<i2").astype(np.int16)
+        else:
+            pcm = DECODE[self.codec](np.frombuffer(payload, dtype=np.uint8))
+        return self._up.process_one(pcm) if self._up is not None else pcm
+
+    def encode(self, house: I16) -> bytes:
+        """Whole house frames (any number) → the same duration in the line's encoding."""
+        if len(house) % frame_samples(HOUSE_RATE):
+            raise AudioFormatError(f"{len(house)} samples is not a whole number of frames")
+        pcm = self._down.process_int16(house[None, :])[0] if self._down is not None else house
+        if self.codec == "l16":
+            return pcm.astype("<i2", copy=False).tobytes()
+        return ENCODE[self.codec](pcm).tobytes()
+
+    def restart_outbound(self) -> None:
+        """The queued bot audio was dropped: the next chunk does not continue it."""
+        if self._down is not None:
+            self._down.reset()
