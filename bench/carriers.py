@@ -211,8 +211,9 @@ async def one_stream(
         reader = asyncio.create_task(receive())
         payload = base64.b64encode(FRAME).decode()
         # Until the bot speaks, frames go one at a time and wait for an answer, so the
-        # caller frame that drew the first bot frame is known exactly; from then on every
-        # caller frame draws one bot frame, and bot frame k answers caller frame k + shift.
+        # caller frame that drew the bot's first frames is known exactly: caller frame i
+        # drew a burst of `lead` frames (the bridge keeps Twilio that far ahead); from then
+        # on every caller frame draws one bot frame.
         i = 0
         while not got_bot.is_set() and i < 200:
             i += 1
@@ -220,11 +221,13 @@ async def one_stream(
             await ws.send(media(i))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(got_bot.wait(), 1.0)
-        shift = i - 1
+        await asyncio.sleep(0.3)
+        lead = len(arrivals)
         ready()
         await gate.open.wait()
         await asyncio.sleep(max(0.0, gate.at - time.perf_counter()))  # all start together
         start = time.perf_counter() + (hash(call_sid) % 20) / 1000  # callers are not in phase
+        playing_from = start + 0.02  # Twilio plays the lead, then each frame in its slot
         frames = int(seconds * 50)
         for j in range(1, frames + 1):
             delay = start + j * 0.02 - time.perf_counter()
@@ -236,14 +239,16 @@ async def one_stream(
         if bridge:
             await ws.send(json.dumps({"event": "stop", "streamSid": sid, "stop": {}}))
         reader.cancel()
-    answered = [(sent[k + 1 + shift], a) for k, a in enumerate(arrivals) if k + 1 + shift in sent]
-    rtt = [(a - s) * 1000 for s, a in answered]
-    arrivals = arrivals[1:]  # the real-time part
+    real_time = arrivals[lead:]
+    rtt = [(a - sent[i + m]) * 1000 for m, a in enumerate(real_time, 1) if i + m in sent]
+    # Lateness as the caller's phone feels it: the carrier plays one frame per 20 ms
+    # slot from its buffer; a frame that arrives after its slot began is late by that
+    # much (and playback slips, as a real buffer's would).
     late: list[float] = []
-    if arrivals:
-        offsets = [(a - arrivals[0]) * 1000 - 20 * i for i, a in enumerate(arrivals)]
-        base = min(offsets)
-        late = [o - base for o in offsets]
+    due = playing_from + lead * 0.02
+    for a in real_time:
+        late.append(max(0.0, (a - due) * 1000))
+        due = max(due, a) + 0.02
     return rtt, late
 
 
@@ -302,7 +307,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     flow = bench_flow(tmp)
     rows: list[tuple[int, Run, Run, bool]] = []
-    for n in (50, 100, 200, 300, 400, 500, 600, 800):
+    for n in (50, 100, 200, 250, 300, 400, 500, 600, 800):
         if n > args.max:
             break
         port, echo_port = free_port(), free_port()

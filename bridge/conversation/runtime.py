@@ -75,8 +75,9 @@ FALLBACK_PROMPT = "Sorry, we're having technical trouble."
 class LegControl(Protocol):
     """What the runtime asks of the leg that carries the call."""
 
-    def clear(self) -> None:
-        """Drop bot audio buffered beyond our playout (e.g. Twilio's `clear`)."""
+    def clear(self) -> int:
+        """Drop bot audio buffered beyond our playout (e.g. Twilio's `clear`); returns the
+        milliseconds of it that had been handed over but not yet heard."""
 
     async def transfer(self, target: fi.Transfer) -> bool: ...
 
@@ -319,8 +320,12 @@ class CallRuntime:
         if self._speaker is not None:
             self._speaker.cancel()  # stop synthesising what will not be heard
         played, _ = self.playout.clear()
-        self.control.clear()
+        unheard = self.control.clear() or 0
         silent_us = (time.perf_counter() - fired_at) * 1e6
+        # The carrier's buffer held the last audio handed over: take it off the newest.
+        for p in sorted(played, key=lambda p: self._started_ms(p.utterance), reverse=True):
+            cut = min(unheard, p.played_ms)
+            p.played_ms, unheard = p.played_ms - cut, unheard - cut
         while not self._speech.empty():
             self._speech.get_nowait()
         self._speaking = None
@@ -346,6 +351,10 @@ class CallRuntime:
             {"onset_to_silent_ms": onset_to_silent, "vad_to_silent_us": silent_us}
         )
         self._after_speech.clear()
+
+    def _started_ms(self, utterance: str) -> int:
+        utt = self._utterances.get(utterance)
+        return -1 if utt is None or utt.started_ms is None else utt.started_ms
 
     def _on_speech_end(self) -> None:
         if not self._turn_open or self.listen is None:

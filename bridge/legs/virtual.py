@@ -79,8 +79,9 @@ class VirtualLeg:
 
     # -- LegControl -------------------------------------------------------------------
 
-    def clear(self) -> None:
+    def clear(self) -> int:
         self.cleared += 1
+        return 0  # the virtual phone plays each frame as it is handed over
 
     async def transfer(self, target: Transfer) -> bool:
         self.transfers.append(target)

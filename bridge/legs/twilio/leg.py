@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from typing import Any
 
 import structlog
@@ -20,6 +19,7 @@ from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
+from bridge.legs.playback import PlaybackTracker
 from bridge.legs.twilio import protocol as tp
 from flows.interpreter import Transfer
 from media.line_codec import LineCodec
@@ -59,15 +59,15 @@ class TwilioLeg:
         self.line = LineCodec("pcmu", 8000)
         self._buf = b""
         self._bad = 0
-        self._marks = itertools.count(1)
-        self._sending_bot = False
+        self.playback = PlaybackTracker()
         self.transferred = False
 
     # -- LegControl -------------------------------------------------------------------
 
-    def clear(self) -> None:
+    def clear(self) -> int:
         if self.stream_sid:
             asyncio.get_running_loop().create_task(self._send(tp.clear(self.stream_sid)))
+        return self.playback.clear()
 
     async def transfer(self, target: Transfer) -> bool:
         token = self.state.twilio_tokens.issue(self.call_sid, fork_of=self.call_sid)
@@ -139,6 +139,8 @@ class TwilioLeg:
             case tp.Dtmf():
                 if self.runtime is not None:
                     self.runtime.dtmf(msg.dtmf.digit)
+            case tp.Mark():
+                self.playback.echoed(msg.mark.name)
             case tp.Stop():
                 return False
         return True
@@ -169,13 +171,18 @@ class TwilioLeg:
         runtime = self.runtime
         assert runtime is not None
         self._buf += audio
+        playback = self.playback
         while len(self._buf) >= FRAME:
             chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
+            playback.tick()
             runtime.caller_frame(self.line.decode(chunk))
-            bot = runtime.bot_payload()
-            if bot is not None:
+            # Keep Twilio a few frames ahead (its buffer rides out a busy moment here);
+            # marks tell how far it has really played.
+            for _ in range(playback.room()):
+                bot = runtime.bot_payload()
+                if bot is None:
+                    break
                 await self._send(tp.media(self.stream_sid, bot))
-                self._sending_bot = True
-            elif self._sending_bot:  # the bot fell silent: a mark tells when Twilio played it all
-                self._sending_bot = False
-                await self._send(tp.mark(self.stream_sid, f"b{next(self._marks)}"))
+                mark = playback.sent()
+                if mark is not None:
+                    await self._send(tp.mark(self.stream_sid, mark))

@@ -43,8 +43,9 @@ class VonageLeg:
 
     # -- LegControl -------------------------------------------------------------------
 
-    def clear(self) -> None:
+    def clear(self) -> int:
         asyncio.get_running_loop().create_task(self._send_text({"action": "clear"}))
+        return 0  # one frame goes out per caller frame: what was handed over was heard
 
     async def transfer(self, target: Transfer) -> bool:
         self._transfer_done.clear()

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,11 @@ class TwilioCaller:
     seq: int = 0
     ws: Any = None
     stream_sid: str = "MZ0000000000000000000000000000test"
+    # Twilio's playback buffer: bot audio and marks in order; one frame plays per caller
+    # frame sent (the caller's stream is the clock) and marks echo when reached.
+    playback: deque[tuple[str, str]] = field(default_factory=deque)
+    heard: int = 0  # bot frames played to the caller
+    heard_at_clear: list[int] = field(default_factory=list)
 
     def sign(self, url: str, params: dict[str, str]) -> str:
         return RequestValidator(self.auth_token).compute_signature(url, params)
@@ -89,9 +95,33 @@ class TwilioCaller:
     async def _receive(self) -> None:
         try:
             async for raw in self.ws:
-                self.received.append(json.loads(raw))
+                msg = json.loads(raw)
+                self.received.append(msg)
+                match msg.get("event"):
+                    case "media":
+                        self.playback.append(("media", msg["media"]["payload"]))
+                    case "mark" if self.playback:
+                        self.playback.append(("mark", msg["mark"]["name"]))
+                    case "mark":  # nothing left to play: reached at once
+                        await self._echo(msg["mark"]["name"])
+                    case "clear":  # pending marks are echoed although never played
+                        self.heard_at_clear.append(self.heard)
+                        pending = [name for kind, name in self.playback if kind == "mark"]
+                        self.playback.clear()
+                        for name in pending:
+                            await self._echo(name)
         except websockets.ConnectionClosed:
             pass
+
+    async def _echo(self, name: str) -> None:
+        await self.send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+
+    async def _play_one_frame(self) -> None:
+        if self.playback and self.playback[0][0] == "media":
+            self.playback.popleft()
+            self.heard += 1
+        while self.playback and self.playback[0][0] == "mark":
+            await self._echo(self.playback.popleft()[1])
 
     async def media(self, frame: bytes, track: str = "inbound") -> None:
         payload = base64.b64encode(frame).decode()
@@ -107,6 +137,7 @@ class TwilioCaller:
                 },
             }
         )
+        await self._play_one_frame()
         await asyncio.sleep(self.frame_s)
 
     def bot_frames(self) -> int:

@@ -1,0 +1,75 @@
+"""Where the carrier's playback of our audio is, from its mark echoes.
+
+Twilio (and Vonage) play the bot's audio from their own buffer. Sending a few
+frames ahead keeps that buffer from running dry when our process is briefly busy;
+the price is that "handed to the carrier" is no longer "heard by the caller". A
+mark sent after a frame is echoed when playback reaches it, so the echoes, plus
+the caller's own stream as the clock in between, say how much was heard: that is
+what a barge-in truncates the bot's words to. After a `clear` the carrier echoes
+every pending mark although nothing more was played, so marks carry a generation
+and echoes of an older one are ignored.
+
+Pure bookkeeping, no I/O: the leg asks :meth:`room` how many frames to send on
+each caller frame, tells :meth:`sent` about each, and sends the mark it returns.
+"""
+
+from __future__ import annotations
+
+from media.format import FRAME_MS
+
+LEAD_FRAMES = 3  # 60 ms ahead: rides out a busy event loop, and `clear` empties it at once
+MARK_EVERY = 25  # frames between marks (500 ms); between echoes the caller's clock fills in
+
+
+class PlaybackTracker:
+    def __init__(self, lead_frames: int = LEAD_FRAMES, mark_every: int = MARK_EVERY) -> None:
+        self.lead, self.mark_every = lead_frames, mark_every
+        self.generation = 0
+        self.sent_frames = 0  # this generation
+        self._echoed = 0  # frames known played at the last echo (or start)
+        self._echo_clock = 0  # caller frames seen at that moment
+        self._clock = 0  # caller frames seen
+
+    def tick(self) -> None:
+        """20 ms of the caller's stream went by."""
+        self._clock += 1
+
+    @property
+    def played_frames(self) -> int:
+        """Frames the caller has heard: the last echo, advanced by the time since."""
+        return min(self.sent_frames, self._echoed + self._clock - self._echo_clock)
+
+    @property
+    def queued_frames(self) -> int:
+        return self.sent_frames - self.played_frames
+
+    def room(self) -> int:
+        """Frames to send now to keep the carrier ``lead`` frames ahead."""
+        return max(0, self.lead - self.queued_frames)
+
+    def sent(self) -> str | None:
+        """One frame went out; returns the name of a mark to send after it, if one is due."""
+        if self.queued_frames == 0:  # playback had caught up: it restarts from here
+            self._echoed, self._echo_clock = self.sent_frames, self._clock
+        self.sent_frames += 1
+        if self.sent_frames % self.mark_every == 0:
+            return f"g{self.generation}.{self.sent_frames}"
+        return None
+
+    def echoed(self, name: str) -> None:
+        """The carrier echoed a mark; unknown names and older generations are ignored."""
+        gen, _, frames = name[1:].partition(".")
+        if not name.startswith("g") or gen != str(self.generation) or not frames.isdigit():
+            return
+        # Playback is at that mark now: the estimate runs from the truth again (it ran
+        # ahead by the network's delay, or behind when the carrier played faster).
+        self._echoed, self._echo_clock = min(int(frames), self.sent_frames), self._clock
+
+    def clear(self) -> int:
+        """The carrier's buffer is being cleared: returns the milliseconds sent but never
+        heard, and starts a new generation."""
+        unheard = self.queued_frames * FRAME_MS
+        self.generation += 1
+        self.sent_frames = self._echoed = 0
+        self._echo_clock = self._clock
+        return unheard
