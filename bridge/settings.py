@@ -70,6 +70,19 @@ class Settings(BaseSettings):
         description='Which flow answers which dialled number: {"+441234567890": "flows/x.yaml"}; '
         "other numbers get default_flow.",
     )
+    sip_port: int = Field(
+        5060, ge=0, le=65535, description="The public SIP port (UDP); 0 turns SIP off."
+    )
+    sip_bind: str = Field("0.0.0.0", description="Address the SIP agent binds to.")
+    sip_public_address: str = Field(
+        "", description="Address put in Contact and SDP when the bridge is behind NAT."
+    )
+    sip_allowed_sources: list[str] = Field(
+        default_factory=list,
+        description="IP-trunk mode: networks INVITEs are accepted from (403 for others); "
+        'empty accepts any, e.g. ["203.0.113.0/24"]. With number_flows set, SIP answers '
+        "only those numbers (404 for others).",
+    )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_url: str = Field(

@@ -4,6 +4,7 @@ skipped, with the reason, only when no server is reachable)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,6 +14,10 @@ import redis.asyncio as aioredis
 
 from bridge.embedded_redis import EmbeddedRedis
 from bridge.store import migrate
+
+# SIP is on by default in the product (port 5060); tests that want it ask for a port.
+os.environ.setdefault("CALLBRIDGE_SIP_PORT", "0")
+
 from tests.servers import (
     REDIS_SERVER_URL,
     RedisServerProcess,

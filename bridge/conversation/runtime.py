@@ -225,6 +225,9 @@ class CallRuntime:
         task = asyncio.create_task(self._guard(coro))
         self._busy.add(task)
         task.add_done_callback(self._busy.discard)
+        # A call that ends at once cancels the task before it ran: close the coroutine
+        # so it is not reported as never awaited (a no-op once it has run).
+        task.add_done_callback(lambda _: coro.close())
 
     async def _guard(self, coro: Awaitable[Any]) -> None:
         try:

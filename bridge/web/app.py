@@ -20,11 +20,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        sip = None
+        if services.settings.sip_port:
+            from bridge.legs.sip import SipService  # pjsua2 loads only where SIP is on
+
+            sip = SipService(services.settings, app.state.call_service, services.calls)
+            await sip.start()
+        app.state.sip = sip
         try:
             yield
         finally:
             if not services.calls.draining:  # DrainingServer has not drained already
                 await services.calls.drain(services.settings.drain_timeout_s)
+            if sip is not None:
+                await sip.stop()
             await app.state.twilio_rest.aclose()
             await app.state.call_service.lookup.aclose()
             await services.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from bridge.settings import Settings
 from bridge.web.app import create_app
 from tests.fakes.twilio_rest import FakeTwilio
 from tests.fakes.vonage_rest import FakeVonage, rsa_key, self_signed
-from tests.servers import free_port
+from tests.servers import free_port, free_udp_port
 
 ACCOUNT, TOKEN = "AC" + "1" * 32, "twilio-test-auth-token"
 VONAGE_APP = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
@@ -53,6 +54,16 @@ class Bridge:
     vonage: FakeVonage
     redis: aioredis.Redis
     stream: str
+    sip_port: int = 0
+
+    async def calls(self) -> list[str]:
+        """Ids of the calls on the event log, in the order they started."""
+        out = []
+        for _, fields in await self.redis.xrange(self.stream):
+            ev = json.loads(fields[b"e"])
+            if ev["type"] == "call.started":
+                out.append(ev["call_id"])
+        return out
 
     async def events(self, call_id: str) -> list[dict[str, Any]]:
         out = []
@@ -66,6 +77,34 @@ class Bridge:
 @pytest.fixture
 async def bridge(
     tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Bridge]:
+    async with running_bridge(tmp_path, redis_url, stream_name, monkeypatch) as b:
+        yield b
+
+
+@pytest.fixture
+async def sip_bridge(
+    tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Bridge]:
+    """The bridge with its SIP agent on a free UDP port of loopback."""
+    async with running_bridge(
+        tmp_path,
+        redis_url,
+        stream_name,
+        monkeypatch,
+        sip_port=free_udp_port(),
+        sip_bind="127.0.0.1",
+    ) as b:
+        yield b
+
+
+@asynccontextmanager
+async def running_bridge(
+    tmp_path: Path,
+    redis_url: str,
+    stream_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    **extra: Any,
 ) -> AsyncIterator[Bridge]:
     vonage = FakeVonage(VONAGE_APP, VONAGE_KEY[1])
     cert, key = self_signed(tmp_path)
@@ -100,11 +139,14 @@ async def bridge(
         vonage_signature_secret=VONAGE_SECRET,
         vonage_api_host=f"127.0.0.1:{vonage_port}",
         queue_targets={"cards": "+441234567000"},
+        **extra,
     )
     app = create_app(settings)
     server, task = await serve(app, port)
     client = aioredis.Redis.from_url(redis_url)
-    yield Bridge(f"http://127.0.0.1:{port}", app, twilio, vonage, client, stream_name)
+    yield Bridge(
+        f"http://127.0.0.1:{port}", app, twilio, vonage, client, stream_name, settings.sip_port
+    )
     await client.aclose()
     for s, t in ((server, task), (fake_server, fake_task), (vonage_server, vonage_task)):
         s.should_exit = True

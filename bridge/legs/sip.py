@@ -1,0 +1,168 @@
+"""SIP calls (pjsua2, :mod:`sip.agent`) bridged to CallRuntimes.
+
+The agent thread asks :meth:`SipService.screen` about each INVITE (answer, or a
+status to refuse with); an answered call gets a :class:`SipLeg` on the event loop.
+Caller frames come from pjmedia's clock thread through ``call_soon_threadsafe``
+and are the call's clock, as with the carriers; bot frames go back through the
+call's bounded queue, which the clock thread drains every 20 ms, so the leg keeps
+it a few frames deep and ``clear`` empties it on barge-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import numpy as np
+
+from bridge import logs
+from bridge.calls import Draining
+from bridge.conversation.runtime import CallRuntime
+from bridge.conversation.service import CallService
+from bridge.settings import Settings
+from flows.interpreter import Transfer
+from sip.agent import FRAME_BYTES, SipAgent, SipCall, SipConfig
+
+log = logs.get_logger(__name__)
+LEAD_FRAMES = 3  # bot frames queued ahead of pjmedia's clock
+TRANSFER_TIMEOUT_S = 30.0
+SILENCE = bytes(FRAME_BYTES)
+
+
+class SipLeg:
+    def __init__(self, call: SipCall, loop: asyncio.AbstractEventLoop) -> None:
+        self.call, self.loop = call, loop
+        self.frames: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.runtime: CallRuntime | None = None
+        self.transferred = False
+        self._transfer: asyncio.Future[bool] | None = None
+        # pjsua2 threads → this loop
+        call.on_frame = lambda pcm: loop.call_soon_threadsafe(self.frames.put_nowait, pcm)
+        call.on_dtmf = lambda digit: loop.call_soon_threadsafe(self._dtmf, digit)
+        call.on_ended = lambda reason: loop.call_soon_threadsafe(self._ended, reason)
+        call.on_transfer = lambda code, final: loop.call_soon_threadsafe(
+            self._transfer_status, code, final
+        )
+
+    # -- LegControl -------------------------------------------------------------------
+
+    def clear(self) -> int:
+        return self.call.clear()
+
+    async def transfer(self, target: Transfer) -> bool:
+        uri = target.sip or (f"tel:{target.number}" if target.number else "")
+        if not uri:  # a queue is a contact-center concept SIP has no verb for
+            log.warning("sip transfer needs a SIP URI or a number", queue=target.queue)
+            return False
+        self._transfer = self.loop.create_future()
+        self.call.refer(uri)
+        try:
+            ok = await asyncio.wait_for(self._transfer, TRANSFER_TIMEOUT_S)
+        except TimeoutError:
+            ok = False
+        self.transferred = ok
+        return ok
+
+    async def hangup(self) -> None:
+        self.call.hangup()
+
+    # -- from the agent ---------------------------------------------------------------
+
+    def _dtmf(self, digit: str) -> None:
+        if self.runtime is not None and len(digit) == 1 and digit in "0123456789*#ABCD":
+            self.runtime.dtmf(digit)
+
+    def _ended(self, reason: str) -> None:
+        log.info("sip call ended", reason=reason)
+        self.frames.put_nowait(None)
+
+    def _transfer_status(self, code: int, final: bool) -> None:
+        fut = self._transfer
+        if fut is None or fut.done():
+            return
+        if code >= 300:
+            fut.set_result(False)
+        elif final and code >= 200:
+            fut.set_result(True)
+
+    # -- the call -----------------------------------------------------------------------
+
+    async def run(self, runtime: CallRuntime) -> None:
+        self.runtime = runtime
+        try:
+            while (pcm := await self.frames.get()) is not None:
+                runtime.caller_frame(np.frombuffer(pcm, dtype=np.int16))
+                while self.call.outbound.qsize() < LEAD_FRAMES:
+                    bot = runtime.bot_frame()
+                    if bot is None:
+                        break
+                    self.call.play(bot.tobytes())
+                if runtime.ended.is_set():
+                    self.call.hangup()
+                    break
+        finally:
+            runtime.caller_hung_up()
+
+
+class SipService:
+    """Owns the process's SIP agent and starts a call runtime for each answered call."""
+
+    def __init__(self, settings: Settings, calls: CallService, draining: object) -> None:
+        self.settings, self.calls = settings, calls
+        self._draining = draining
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.agent: SipAgent | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def config(self) -> SipConfig:
+        s = self.settings
+        numbers = frozenset(s.number_flows) if s.number_flows else None
+        return SipConfig(
+            port=s.sip_port,
+            bind=s.sip_bind,
+            public_address=s.sip_public_address,
+            allowed_sources=tuple(s.sip_allowed_sources),
+            numbers=numbers,
+        )
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.agent = SipAgent(self.config(), self.screen)
+        await asyncio.to_thread(self.agent.start)
+        log.info("sip listening", port=self.agent.port)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self.agent is not None:
+            await asyncio.to_thread(self.agent.stop)
+
+    def screen(self, call: SipCall) -> int | None:
+        """On the agent thread: answer (None) or refuse with a status code."""
+        if getattr(self._draining, "draining", False):
+            return 503
+        assert self.loop is not None
+        leg = SipLeg(call, self.loop)
+        self.loop.call_soon_threadsafe(self._begin, leg)
+        return None
+
+    def _begin(self, leg: SipLeg) -> None:
+        task = asyncio.get_running_loop().create_task(self._call(leg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, leg: SipLeg) -> None:
+        call = leg.call
+        try:
+            runtime = await self.calls.start(
+                leg, carrier="sip", caller=call.caller, dialled=call.dialled
+            )
+        except Draining:
+            call.hangup()
+            return
+        except Exception:
+            log.exception("sip call could not start")
+            call.hangup()
+            return
+        with contextlib.suppress(asyncio.CancelledError):
+            await leg.run(runtime)

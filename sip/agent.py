@@ -1,0 +1,374 @@
+"""A SIP user agent on pjsua2, in a thread of its own.
+
+pjsua2 wants one thread to create the endpoint and poll it; with
+``mainThreadOnly`` every SIP callback runs there too. Frame callbacks run on
+pjmedia's clock thread instead (every 20 ms per call): they only move bytes
+through thread-safe queues. The asyncio side never calls pjsua2 directly: it
+hands commands to :meth:`SipAgent.submit`, which the agent thread runs between
+polls, and it hears about calls through the ``on_call`` callback (called on the
+agent thread; the caller bridges it to its loop).
+
+Audio crosses as 20 ms frames of the house format (16-bit PCM at 16 kHz): the
+conference bridge runs at 16 kHz, so pjmedia does the G.711 and resampling work
+in C for SIP calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import ipaddress
+import logging
+import os
+import queue
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pjsua2 as pj
+
+from media.format import HOUSE_RATE
+
+FRAME_BYTES = HOUSE_RATE // 50 * 2  # 640: 20 ms of 16-bit mono
+OUT_QUEUE_FRAMES = 25  # 500 ms of bot audio handed over at most; barge-in drops it at once
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    port: int = 5060
+    bind: str = "0.0.0.0"
+    public_address: str = ""  # what goes into Contact/SDP when behind NAT
+    # IP-trunk mode: INVITEs are accepted only from these networks (empty: from anyone).
+    allowed_sources: tuple[str, ...] = ()
+    # Dialled numbers (request-URI user parts) this agent answers; None: any.
+    numbers: frozenset[str] | None = None
+    max_calls: int = 4  # pjsua2's compiled limit (PJSUA_MAX_CALLS) in the PyPI wheel
+    log_level: int = 1
+
+
+class SipCall:
+    """One call as the asyncio side sees it. Thread-safe; no pjsua2 objects leak out."""
+
+    def __init__(self, agent: SipAgent, call_id: int, caller: str, dialled: str, source: str):
+        self.agent, self.id = agent, call_id
+        self.caller, self.dialled, self.source = caller, dialled, source
+        self.outbound: queue.Queue[bytes] = queue.Queue(OUT_QUEUE_FRAMES)
+        # Set by the leg before the call is answered; called on pjmedia's clock thread.
+        self.on_frame: Callable[[bytes], None] = lambda _: None
+        self.on_dtmf: Callable[[str], None] = lambda _: None
+        self.on_ended: Callable[[str], None] = lambda _: None
+        self.on_transfer: Callable[[int, bool], None] = lambda _code, _final: None
+
+    def play(self, pcm: bytes) -> bool:
+        """Queue one 20 ms bot frame; False when the queue is full (the leg paces itself)."""
+        try:
+            self.outbound.put_nowait(pcm)
+            return True
+        except queue.Full:
+            return False
+
+    def clear(self) -> int:
+        """Drop queued bot audio; returns how many milliseconds were dropped."""
+        dropped = 0
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.outbound.get_nowait()
+                dropped += 1
+        return dropped * 20
+
+    def hangup(self) -> None:
+        self.agent.submit(lambda: self.agent._hangup(self.id))
+
+    def refer(self, target: str) -> None:
+        """Blind transfer (REFER); progress arrives through ``on_transfer``."""
+        self.agent.submit(lambda: self.agent._refer(self.id, target))
+
+
+class _Port(pj.AudioMediaPort):
+    """The bridge port of one call: callbacks run on pjmedia's clock thread."""
+
+    def __init__(self, call: SipCall) -> None:
+        super().__init__()
+        self.call = call
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        try:
+            pcm = self.call.outbound.get_nowait()
+        except queue.Empty:
+            return  # the frame type stays NONE: the bridge plays silence
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(pcm)
+        frame.size = len(pcm)
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
+            return
+        self.call.on_frame(bytes(frame.buf))
+
+
+class _Call(pj.Call):
+    def __init__(self, agent: SipAgent, account: pj.Account, call_id: int) -> None:
+        super().__init__(account, call_id)
+        self.agent = agent
+        self.handle: SipCall | None = None
+        self.port: _Port | None = None
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        if self.handle is None:
+            return
+        info = self.getInfo()  # held: iterating a temporary's media vector reads freed memory
+        for mi in info.media:
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status not in (
+                pj.PJSUA_CALL_MEDIA_ACTIVE,
+                pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+            ):
+                continue
+            audio = self.getAudioMedia(mi.index)
+            if self.port is None:
+                fmt = pj.MediaFormatAudio()
+                fmt.init(pj.PJMEDIA_FORMAT_PCM, HOUSE_RATE, 1, 20_000, 16)
+                self.port = _Port(self.handle)
+                self.port.createPort(f"cb{self.getId()}", fmt)
+            # Media can change on re-INVITE (hold, codec change): connect both ways again.
+            audio.startTransmit(self.port)
+            self.port.startTransmit(audio)
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        if self.handle is not None:
+            self.handle.on_dtmf(prm.digit)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        if self.handle is not None:
+            self.handle.on_transfer(prm.statusCode, prm.finalNotify)
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.agent._finished(self, info.lastReason or str(info.lastStatusCode))
+
+
+class _Account(pj.Account):
+    def __init__(self, agent: SipAgent) -> None:
+        super().__init__()
+        self.agent = agent
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.agent._incoming(self, prm)
+
+
+log = logging.getLogger("sip.pjsua2")
+
+
+class _LogWriter(pj.LogWriter):
+    def write(self, entry: pj.LogEntry) -> None:
+        level = logging.WARNING if entry.level <= 2 else logging.DEBUG
+        log.log(level, "%s", entry.msg.strip())
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_lock = threading.Lock()
+_running: SipAgent | None = None
+
+_USER = re.compile(r"sips?:([^@;>]+)@")
+
+
+def uri_user(uri: str) -> str:
+    """The user part of a SIP URI in any header form (``"Name" <sip:123@host>;tag=x``)."""
+    m = _USER.search(uri)
+    return m.group(1) if m else ""
+
+
+def request_user(whole_msg: str) -> str:
+    """The user part of the request-URI: the number the caller dialled."""
+    first = whole_msg.split("\r\n", 1)[0].split(" ")
+    return uri_user(first[1] + ">") if len(first) > 1 else ""
+
+
+@dataclass
+class SipAgent:
+    """Runs the endpoint in a thread; ``on_call`` decides about each new call.
+
+    ``on_call(call)`` runs on the agent thread and returns None to answer (after
+    setting the call's callbacks) or a SIP status code to refuse with.
+    """
+
+    config: SipConfig
+    on_call: Callable[[SipCall], int | None]
+    _jobs: queue.SimpleQueue[Callable[[], None]] = field(default_factory=queue.SimpleQueue)
+    _calls: dict[int, _Call] = field(default_factory=dict)
+    _ended: list[_Call] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _error: BaseException | None = None
+    port: int = 0  # the bound port, once started
+
+    # -- life cycle (any thread) --------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        global _running
+        with _lock:
+            if _running is not None:  # pjsua2 has one Endpoint per process; a second aborts
+                raise RuntimeError("one SIP agent per process: pjsua2 has a single endpoint")
+            _running = self
+        self._thread = threading.Thread(target=self._run, name="sip-agent", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the SIP agent did not start")
+        if self._error is not None:
+            self.stop()
+            raise RuntimeError(f"the SIP agent could not start: {self._error}") from self._error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        global _running
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with _lock:
+            if _running is self:
+                _running = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the agent thread (where pjsua2 may be called)."""
+        self._jobs.put(job)
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    # -- the agent thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        ep = pj.Endpoint()
+        writer = _LogWriter()
+        try:
+            with _quiet_stdout():  # pjlib announces itself before any log setting applies
+                ep.libCreate()
+            cfg = pj.EpConfig()
+            cfg.uaConfig.maxCalls = self.config.max_calls
+            cfg.uaConfig.threadCnt = 0
+            cfg.uaConfig.mainThreadOnly = True
+            cfg.uaConfig.userAgent = "callbridge"
+            cfg.medConfig.clockRate = HOUSE_RATE
+            cfg.medConfig.sndClockRate = HOUSE_RATE
+            cfg.medConfig.ecTailLen = 0
+            cfg.medConfig.noVad = True
+            cfg.logConfig.level = self.config.log_level
+            cfg.logConfig.consoleLevel = self.config.log_level
+            cfg.logConfig.writer = writer  # into the process's logging, not raw stdout
+            cfg.logConfig.decor = 0
+            ep.libInit(cfg)
+            tcfg = pj.TransportConfig()
+            tcfg.port = self.config.port
+            tcfg.boundAddress = self.config.bind
+            if self.config.public_address:
+                tcfg.publicAddress = self.config.public_address
+            tid = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+            self.port = ep.transportGetInfo(tid).localName.rsplit(":", 1)[-1]
+            self.port = int(self.port)
+            ep.libStart()
+            ep.audDevManager().setNullDev()
+            acfg = pj.AccountConfig()
+            host = self.config.public_address or "127.0.0.1"
+            acfg.idUri = f"sip:callbridge@{host}:{self.port}"
+            account = _Account(self)
+            account.create(acfg, True)
+        except Exception as exc:  # pjsua2 raises pj.Error; its text is in .reason
+            self._error = RuntimeError(getattr(exc, "reason", "") or repr(exc))
+            ep.libDestroy()  # here, on the thread pjlib knows, not in a finaliser elsewhere
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                ep.libHandleEvents(10)
+                self._run_jobs()
+                self._release()
+            ep.hangupAllCalls()
+            for _ in range(50):
+                ep.libHandleEvents(10)
+            self._release()
+        finally:
+            self._calls.clear()
+            del account
+            gc.collect()  # pjsua2 objects must go before the library (pjproject #4353)
+            ep.libDestroy()
+
+    def _run_jobs(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                job = self._jobs.get_nowait()
+                with contextlib.suppress(pj.Error):  # a call that ended meanwhile
+                    job()
+
+    def _release(self) -> None:
+        while self._ended:
+            call = self._ended.pop()
+            self._calls.pop(call.getId(), None)
+
+    def _incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
+        call = _Call(self, account, prm.callId)
+        info = call.getInfo()
+        source = prm.rdata.srcAddress.rsplit(":", 1)[0]
+        dialled = request_user(prm.rdata.wholeMsg) or uri_user(info.localUri)
+        handle = SipCall(self, prm.callId, uri_user(info.remoteUri), dialled, source)
+        status = self._screen(handle)
+        if status is None:
+            status = self.on_call(handle)
+        op = pj.CallOpParam()
+        if status is not None:
+            op.statusCode = status
+            call.hangup(op)  # stateless refusal; nothing else happens
+            return
+        call.handle = handle
+        self._calls[prm.callId] = call
+        op.statusCode = 180
+        call.answer(op)
+        op.statusCode = 200
+        call.answer(op)
+
+    def _screen(self, call: SipCall) -> int | None:
+        allowed = self.config.allowed_sources
+        if allowed and not _from_allowed(call.source, allowed):
+            return 403
+        numbers = self.config.numbers
+        if numbers is not None and call.dialled not in numbers:
+            return 404
+        return None
+
+    def _finished(self, call: _Call, reason: str) -> None:
+        if call.handle is not None:
+            call.handle.on_ended(reason)
+        self._ended.append(call)
+
+    def _hangup(self, call_id: int) -> None:
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.hangup(pj.CallOpParam())
+
+    def _refer(self, call_id: int, target: str) -> None:
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.xfer(target, pj.CallOpParam())
+
+
+def _from_allowed(source: str, allowed: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(source.strip("[]"))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in allowed)

@@ -1,0 +1,1 @@
+"""Real SIP programs as the bridge's peers: baresip and sipp."""

@@ -1,0 +1,80 @@
+"""The pjsua2 agent against sipp: what it refuses, and how it reads a request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sip.agent import SipAgent, SipCall, SipConfig, _from_allowed, request_user, uri_user
+from tests.peers import sipp
+from tests.servers import free_udp_port
+
+needs_sipp = pytest.mark.skipif(
+    not sipp.available(), reason="sipp is not installed (make test does)"
+)
+
+
+def test_uri_user_in_every_header_form() -> None:
+    assert uri_user('"Ann" <sip:+441234@pbx.example.com>;tag=1') == "+441234"
+    assert uri_user("sips:alice@example.com:5061;transport=tls") == "alice"
+    assert uri_user("<tel:+44>") == ""
+    assert request_user("INVITE sip:0800123@10.0.0.1:5060 SIP/2.0\r\nVia: x\r\n") == "0800123"
+    assert request_user("garbage") == ""
+
+
+def test_allowed_sources_are_networks() -> None:
+    assert _from_allowed("203.0.113.7", ("203.0.113.0/24",))
+    assert not _from_allowed("198.51.100.1", ("203.0.113.0/24", "10.0.0.0/8"))
+    assert not _from_allowed("not-an-address", ("0.0.0.0/0",))
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[SipAgent]:
+    seen: list[SipCall] = []
+
+    def on_call(call: SipCall) -> int | None:
+        seen.append(call)
+        return 503 if call.dialled == "+449999" else 486  # busy: nothing answers here
+
+    a = SipAgent(
+        SipConfig(
+            port=free_udp_port(),
+            bind="127.0.0.1",
+            numbers=frozenset({"+441111", "+449999"}),
+            allowed_sources=("127.0.0.1/32",),
+        ),
+        on_call,
+    )
+    a.start()
+    a.seen = seen  # type: ignore[attr-defined]
+    yield a
+    a.stop()
+
+
+@needs_sipp
+def test_an_unknown_number_gets_404(agent: SipAgent, tmp_path: Path) -> None:
+    r = sipp.invite_expecting(tmp_path, agent.port, "+440000", 404)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+@needs_sipp
+def test_the_service_decides_about_a_known_number(agent: SipAgent, tmp_path: Path) -> None:
+    r = sipp.invite_expecting(tmp_path, agent.port, "+449999", 503)  # e.g. draining
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    call = agent.seen[-1]  # type: ignore[attr-defined]
+    assert (call.dialled, call.caller, call.source) == ("+449999", "sipp", "127.0.0.1")
+
+
+@needs_sipp
+def test_a_source_outside_the_trunk_gets_403(agent: SipAgent, tmp_path: Path) -> None:
+    seen = len(agent.seen)  # type: ignore[attr-defined]
+    r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 403, local_ip="127.0.0.2")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert len(agent.seen) == seen  # type: ignore[attr-defined]  # refused before the service
+
+
+def test_one_agent_per_process(agent: SipAgent) -> None:
+    with pytest.raises(RuntimeError, match="one SIP agent per process"):
+        SipAgent(SipConfig(port=free_udp_port()), lambda call: None).start()
