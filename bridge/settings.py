@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         'empty accepts any, e.g. ["203.0.113.0/24"]. With number_flows set, SIP answers '
         "only those numbers (404 for others).",
     )
+    sip_rtp_timeout_s: float = Field(
+        30.0, gt=0, description="A SIP peer that sends no RTP this long is hung up."
+    )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_url: str = Field(

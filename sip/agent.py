@@ -24,6 +24,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ import pjsua2 as pj
 from media.format import HOUSE_RATE
 
 FRAME_BYTES = HOUSE_RATE // 50 * 2  # 640: 20 ms of 16-bit mono
+SILENCE = bytes(FRAME_BYTES)
 OUT_QUEUE_FRAMES = 25  # 500 ms of bot audio handed over at most; barge-in drops it at once
 
 
@@ -45,6 +47,11 @@ class SipConfig:
     # Dialled numbers (request-URI user parts) this agent answers; None: any.
     numbers: frozenset[str] | None = None
     max_calls: int = 4  # pjsua2's compiled limit (PJSUA_MAX_CALLS) in the PyPI wheel
+    # Calls answered at once; one slot less than pjsua2 has, so the call after the last
+    # gets our 503 (a load balancer moves on) instead of pjsua2's stateless 486.
+    capacity: int = 3
+    # A peer that stops sending RTP this long (it vanished, or its network did) is hung up.
+    rtp_timeout_s: float = 30.0
     log_level: int = 1
 
 
@@ -103,9 +110,11 @@ class _Port(pj.AudioMediaPort):
         frame.size = len(pcm)
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
+        call = self.call
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
+            call.on_frame(bytes(frame.buf))
             return
-        self.call.on_frame(bytes(frame.buf))
+        call.on_frame(SILENCE)  # nothing this tick: the call's clock still runs
 
 
 class _Call(pj.Call):
@@ -114,6 +123,9 @@ class _Call(pj.Call):
         self.agent = agent
         self.handle: SipCall | None = None
         self.port: _Port | None = None
+        self.ended_reason = ""  # ours, when we hung up for a reason of our own
+        self.rx_packets = -1  # RTP packets received, at the last check
+        self.rx_checked = 0.0  # monotonic time the count last moved
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         if self.handle is None:
@@ -146,7 +158,7 @@ class _Call(pj.Call):
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.agent._finished(self, info.lastReason or str(info.lastStatusCode))
+            self.agent._finished(self, self.ended_reason or info.lastReason or "ended")
 
 
 class _Account(pj.Account):
@@ -294,10 +306,14 @@ class SipAgent:
             return
         self._ready.set()
         try:
+            next_check = 0.0
             while not self._stop.is_set():
                 ep.libHandleEvents(10)
                 self._run_jobs()
                 self._release()
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + 0.5
+                    self._check_rtp()
             ep.hangupAllCalls()
             for _ in range(50):
                 ep.libHandleEvents(10)
@@ -332,7 +348,9 @@ class SipAgent:
         op = pj.CallOpParam()
         if status is not None:
             op.statusCode = status
-            call.hangup(op)  # stateless refusal; nothing else happens
+            # Retry-After on a 503 is not here yet: pjsua2 2.15 drops the headers of a
+            # hang-up inside onIncomingCall (tried: txOption on hangup and answer).
+            call.hangup(op)  # refused; nothing else happens
             return
         call.handle = handle
         self._calls[prm.callId] = call
@@ -341,6 +359,22 @@ class SipAgent:
         op.statusCode = 200
         call.answer(op)
 
+    def _check_rtp(self) -> None:
+        """Hang up calls whose peer sent no RTP for ``rtp_timeout_s`` (it vanished, or
+        its network did): pjmedia conceals the gap, so the packet count is the truth."""
+        now = time.monotonic()
+        for call in list(self._calls.values()):
+            if call.port is None or call.ended_reason:
+                continue
+            try:
+                packets = call.getStreamStat(0).rtcp.rxStat.pkt
+            except pj.Error:
+                continue
+            if packets != call.rx_packets:
+                call.rx_packets, call.rx_checked = packets, now
+            elif now - call.rx_checked >= self.config.rtp_timeout_s:
+                self._hangup(call.getId(), "RTP timeout")
+
     def _screen(self, call: SipCall) -> int | None:
         allowed = self.config.allowed_sources
         if allowed and not _from_allowed(call.source, allowed):
@@ -348,6 +382,8 @@ class SipAgent:
         numbers = self.config.numbers
         if numbers is not None and call.dialled not in numbers:
             return 404
+        if len(self._calls) >= self.config.capacity:
+            return 503
         return None
 
     def _finished(self, call: _Call, reason: str) -> None:
@@ -355,9 +391,12 @@ class SipAgent:
             call.handle.on_ended(reason)
         self._ended.append(call)
 
-    def _hangup(self, call_id: int) -> None:
+    def _hangup(self, call_id: int, reason: str = "") -> None:
         call = self._calls.get(call_id)
         if call is not None:
+            if reason:
+                log.warning("hanging up: %s", reason)
+                call.ended_reason = reason
             call.hangup(pj.CallOpParam())
 
     def _refer(self, call_id: int, target: str) -> None:

@@ -240,11 +240,12 @@ class CallRuntime:
             log.exception("call runtime error")
             self._fail(f"internal error: {type(exc).__name__}")
 
-    def caller_hung_up(self) -> None:
+    def caller_hung_up(self, reason: str = "caller_hangup") -> None:
+        """The caller's side is gone (``reason`` says how, e.g. ``rtp_timeout``)."""
         if self.ended.is_set():
             return
         self.interp.handle(fi.HungUp())
-        self._end("caller_hangup", "transferred" if self.bridged else "abandoned")
+        self._end(reason, "transferred" if self.bridged else "abandoned")
 
     def _end(self, reason: str, outcome: str) -> None:
         if self.ended.is_set():

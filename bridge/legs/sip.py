@@ -21,12 +21,11 @@ from bridge.conversation.runtime import CallRuntime
 from bridge.conversation.service import CallService
 from bridge.settings import Settings
 from flows.interpreter import Transfer
-from sip.agent import FRAME_BYTES, SipAgent, SipCall, SipConfig
+from sip.agent import SipAgent, SipCall, SipConfig
 
 log = logs.get_logger(__name__)
 LEAD_FRAMES = 3  # bot frames queued ahead of pjmedia's clock
 TRANSFER_TIMEOUT_S = 30.0
-SILENCE = bytes(FRAME_BYTES)
 
 
 class SipLeg:
@@ -35,6 +34,7 @@ class SipLeg:
         self.frames: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.runtime: CallRuntime | None = None
         self.transferred = False
+        self.end_reason = "caller_hangup"
         self._transfer: asyncio.Future[bool] | None = None
         # pjsua2 threads → this loop
         call.on_frame = lambda pcm: loop.call_soon_threadsafe(self.frames.put_nowait, pcm)
@@ -74,6 +74,7 @@ class SipLeg:
 
     def _ended(self, reason: str) -> None:
         log.info("sip call ended", reason=reason)
+        self.end_reason = "rtp_timeout" if reason == "RTP timeout" else "caller_hangup"
         self.frames.put_nowait(None)
 
     def _transfer_status(self, code: int, final: bool) -> None:
@@ -101,7 +102,7 @@ class SipLeg:
                     self.call.hangup()
                     break
         finally:
-            runtime.caller_hung_up()
+            runtime.caller_hung_up(self.end_reason)
 
 
 class SipService:
@@ -123,6 +124,7 @@ class SipService:
             public_address=s.sip_public_address,
             allowed_sources=tuple(s.sip_allowed_sources),
             numbers=numbers,
+            rtp_timeout_s=s.sip_rtp_timeout_s,
         )
 
     async def start(self) -> None:

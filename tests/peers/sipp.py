@@ -32,7 +32,7 @@ a=rtpmap:{payload} {codec}/8000
 ]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
-  <recv response="{status}"/>
+  <recv response="{status}">{check}</recv>
   <send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 [last_Via:]
@@ -44,7 +44,7 @@ Contact: sip:sipp@[local_ip]:[local_port]
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
-</scenario>
+{reference}</scenario>
 """
 
 
@@ -59,14 +59,115 @@ def invite_expecting(
     status: int,
     codec: tuple[int, str] = (0, "PCMU"),
     local_ip: str = "127.0.0.1",
+    header: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """Send one INVITE for ``number`` to 127.0.0.1:``port``; sipp exits 0 only if the
-    final answer is ``status``."""
+    final answer is ``status`` (carrying ``header``, a regular expression, if given)."""
     scenario = workdir / f"invite-{status}.xml"
-    scenario.write_text(SCENARIO.format(status=status, payload=codec[0], codec=codec[1]))
+    check = (
+        f'<action><ereg regexp="{header}" search_in="msg" check_it="true" assign_to="h"/></action>'
+        if header
+        else ""
+    )
+    scenario.write_text(
+        SCENARIO.format(
+            status=status,
+            payload=codec[0],
+            codec=codec[1],
+            check=check,
+            reference='  <Reference variables="h"/>\n' if header else "",
+        )
+    )
     return subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number, "-m", "1",
          "-i", local_ip, "-p", str(free_udp_port()), "-timeout", "15", "-timeout_error",
          "-nostdin", "-trace_err", "-error_file", str(workdir / "sipp.err")],
         capture_output=True, text=True, timeout=30, cwd=workdir,
+    )  # fmt: skip
+
+
+CALL_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a call">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+"""
+
+PAUSE = '  <pause milliseconds="{ms}"/>\n'
+DTMF = (
+    '  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_{digit}.pcap"/>'
+    "</action></nop>\n"
+)
+OUR_BYE = """  <send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>
+"""
+THEIR_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+"""
+
+
+def call(
+    workdir: Path, port: int, number: str, steps: list[str], timeout_s: int = 60
+) -> subprocess.CompletedProcess[str]:
+    """A whole call: INVITE with PCMU and telephone-event, then ``steps`` (PAUSE, DTMF,
+    OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if every step happened."""
+    scenario = workdir / "call.xml"
+    scenario.write_text(CALL_HEAD + "".join(steps) + "</scenario>\n")
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number, "-m", "1",
+         "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
+         "-timeout", str(timeout_s), "-timeout_error", "-nostdin", "-trace_err",
+         "-error_file", str(workdir / "sipp.err")],
+        capture_output=True, text=True, timeout=timeout_s + 15, cwd=workdir,
     )  # fmt: skip

@@ -78,3 +78,9 @@ def test_a_source_outside_the_trunk_gets_403(agent: SipAgent, tmp_path: Path) ->
 def test_one_agent_per_process(agent: SipAgent) -> None:
     with pytest.raises(RuntimeError, match="one SIP agent per process"):
         SipAgent(SipConfig(port=free_udp_port()), lambda call: None).start()
+
+
+@needs_sipp
+def test_no_common_codec_gets_488(agent: SipAgent, tmp_path: Path) -> None:
+    r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 488, codec=(18, "G729"))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

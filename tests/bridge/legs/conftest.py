@@ -83,8 +83,18 @@ async def bridge(
 
 
 @pytest.fixture
+def sip_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Extra settings for ``sip_bridge`` (parametrize indirectly to change them)."""
+    return getattr(request, "param", {})
+
+
+@pytest.fixture
 async def sip_bridge(
-    tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    redis_url: str,
+    stream_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sip_settings: dict[str, Any],
 ) -> AsyncIterator[Bridge]:
     """The bridge with its SIP agent on a free UDP port of loopback."""
     async with running_bridge(
@@ -94,6 +104,7 @@ async def sip_bridge(
         monkeypatch,
         sip_port=free_udp_port(),
         sip_bind="127.0.0.1",
+        **sip_settings,
     ) as b:
         yield b
 

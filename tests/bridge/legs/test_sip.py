@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,9 @@ from bridge.engines.local.grammar import words_of
 from media.resample import resample_signal
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
-from tests.peers import baresip
+from tests.peers import baresip, sipp
 
-pytestmark = [
-    pytest.mark.parametrize("redis_url", ["embedded"], indirect=True),
-    pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)"),
-]
+pytestmark = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
 
 def first_sound(pcm8k: np.ndarray, gap_ms: int = 400) -> np.ndarray:
@@ -33,6 +31,7 @@ def first_sound(pcm8k: np.ndarray, gap_ms: int = 400) -> np.ndarray:
     return pcm8k[start * 160 :]
 
 
+@pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)")
 async def test_baresip_caller_hears_the_greeting_and_asks_for_the_balance(
     sip_bridge: Bridge, tmp_path: Path
 ) -> None:
@@ -68,4 +67,38 @@ async def test_baresip_caller_hears_the_greeting_and_asks_for_the_balance(
     rec.feed(resample_signal(pcm, 8000, 16000))
     rec.feed(np.zeros(8000, np.int16))
     assert rec.finish().text == " ".join(words_of(prompts[0]["text"]))
+    assert sip_bridge.app.state.services.calls.active == 0
+
+
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_rfc4733_dtmf_reaches_the_flow(sip_bridge: Bridge, tmp_path: Path) -> None:
+    steps = [sipp.PAUSE.format(ms=5000), sipp.DTMF.format(digit=1), sipp.PAUSE.format(ms=4000)]
+    r = await asyncio.to_thread(
+        sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890", [*steps, sipp.OUR_BYE]
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    assert [e["digits"] for e in events if e["type"] == "call.dtmf"][:1] == ["1"]
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert states[:3] == ["greet", "menu", "for_balance"], states
+    assert events[-1]["type"] == "call.ended"
+
+
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+@pytest.mark.parametrize("sip_settings", [{"sip_rtp_timeout_s": 3.0}], indirect=True)
+async def test_a_peer_that_vanishes_is_hung_up_after_the_rtp_timeout(
+    sip_bridge: Bridge, tmp_path: Path
+) -> None:
+    # sipp answers nothing and sends no RTP after the ACK: the bridge must send BYE.
+    timeout_s = sip_bridge.app.state.services.settings.sip_rtp_timeout_s
+    r = await asyncio.to_thread(
+        sipp.call,
+        tmp_path,
+        sip_bridge.sip_port,
+        "+441234567890",
+        [sipp.THEIR_BYE.format(timeout_ms=int(timeout_s * 1000) + 5000)],
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    assert (events[-1]["type"], events[-1]["reason"]) == ("call.ended", "rtp_timeout")
     assert sip_bridge.app.state.services.calls.active == 0
