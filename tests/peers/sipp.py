@@ -158,14 +158,20 @@ Content-Length: 0
 
 
 def call(
-    workdir: Path, port: int, number: str, steps: list[str], timeout_s: int = 60
+    workdir: Path,
+    port: int,
+    number: str,
+    steps: list[str],
+    timeout_s: int = 60,
+    calls: int = 1,
 ) -> subprocess.CompletedProcess[str]:
-    """A whole call: INVITE with PCMU and telephone-event, then ``steps`` (PAUSE, DTMF,
-    OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if every step happened."""
+    """``calls`` concurrent calls: INVITE with PCMU and telephone-event, then ``steps``
+    (PAUSE, DTMF, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if all happened."""
     scenario = workdir / "call.xml"
     scenario.write_text(CALL_HEAD + "".join(steps) + "</scenario>\n")
     return subprocess.run(
-        ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number, "-m", "1",
+        ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number,
+         "-m", str(calls), "-l", str(calls), "-r", str(calls),
          "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
          "-timeout", str(timeout_s), "-timeout_error", "-nostdin", "-trace_err",
          "-error_file", str(workdir / "sipp.err")],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +39,7 @@ def agent() -> Iterator[SipAgent]:
 
     def on_call(call: SipCall) -> int | None:
         seen.append(call)
-        return 503 if call.dialled == "+449999" else 486  # busy: nothing answers here
+        return 503 if call.dialled == "+449999" else None  # refuse (e.g. draining) or answer
 
     a = SipAgent(
         SipConfig(
@@ -84,3 +87,32 @@ def test_one_agent_per_process(agent: SipAgent) -> None:
 def test_no_common_codec_gets_488(agent: SipAgent, tmp_path: Path) -> None:
     r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 488, codec=(18, "G729"))
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+@needs_sipp
+def test_beyond_capacity_the_next_caller_gets_503(agent: SipAgent, tmp_path: Path) -> None:
+    """Three calls are held (the capacity); the fourth is turned away with 503, not with
+    pjsua2's 486, and the held calls carry on."""
+    (tmp_path / "held").mkdir()
+    held = threading.Thread(
+        target=lambda: results.append(
+            sipp.call(
+                tmp_path / "held",
+                agent.port,
+                "+441111",
+                [sipp.PAUSE.format(ms=4000), sipp.OUR_BYE],
+                calls=3,
+            )
+        )
+    )
+    results: list[subprocess.CompletedProcess[str]] = []
+    held.start()
+    for _ in range(100):
+        if agent.active_calls == 3:
+            break
+        time.sleep(0.05)
+    assert agent.active_calls == 3
+    r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 503)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    held.join(30)
+    assert results and results[0].returncode == 0, results[0].stderr[-2000:]
