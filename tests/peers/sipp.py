@@ -8,8 +8,10 @@ from pathlib import Path
 
 from tests.servers import free_udp_port
 
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="one INVITE, one final answer">
+# One INVITE and its final answer, then the ACK: for a 2xx a new transaction (its own
+# branch); for a refusal part of the INVITE's (its Via).
+INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="sipp against callbridge">
   <send retrans="500"><![CDATA[
 INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -27,15 +29,14 @@ o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [media_port] RTP/AVP {payload}
-a=rtpmap:{payload} {codec}/8000
+{media}
 ]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="{status}">{check}</recv>
   <send><![CDATA[
 ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-[last_Via:]
+{via}
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
@@ -44,8 +45,12 @@ Contact: sip:sipp@[local_ip]:[local_port]
 Max-Forwards: 70
 Content-Length: 0
 ]]></send>
-{reference}</scenario>
 """
+NEW_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
+DTMF_MEDIA = """m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15"""
 
 
 def available() -> bool:
@@ -69,14 +74,12 @@ def invite_expecting(
         if header
         else ""
     )
+    media = f"m=audio [media_port] RTP/AVP {codec[0]}\na=rtpmap:{codec[0]} {codec[1]}/8000"
+    reference = '  <Reference variables="h"/>\n' if header else ""
     scenario.write_text(
-        SCENARIO.format(
-            status=status,
-            payload=codec[0],
-            codec=codec[1],
-            check=check,
-            reference='  <Reference variables="h"/>\n' if header else "",
-        )
+        INVITE.format(media=media, status=status, check=check, via="[last_Via:]")
+        + reference
+        + "</scenario>\n"
     )
     return subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number, "-m", "1",
@@ -85,46 +88,6 @@ def invite_expecting(
         capture_output=True, text=True, timeout=30, cwd=workdir,
     )  # fmt: skip
 
-
-CALL_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="a call">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-"""
 
 PAUSE = '  <pause milliseconds="{ms}"/>\n'
 DTMF = (
@@ -168,7 +131,8 @@ def call(
     """``calls`` concurrent calls: INVITE with PCMU and telephone-event, then ``steps``
     (PAUSE, DTMF, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if all happened."""
     scenario = workdir / "call.xml"
-    scenario.write_text(CALL_HEAD + "".join(steps) + "</scenario>\n")
+    head = INVITE.format(media=DTMF_MEDIA, status=200, check="", via=NEW_VIA)
+    scenario.write_text(head + "".join(steps) + "</scenario>\n")
     return subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number,
          "-m", str(calls), "-l", str(calls), "-r", str(calls),
