@@ -83,6 +83,13 @@ class Settings(BaseSettings):
         'empty accepts any, e.g. ["203.0.113.0/24"]. With number_flows set, SIP answers '
         "only those numbers (404 for others).",
     )
+    sip_registrar: str = Field(
+        "",
+        description="Registration mode: the registrar's SIP URI, e.g. sip:pbx.example.com "
+        "(unset: IP-trunk mode, no registration).",
+    )
+    sip_user: str = Field("callbridge", description="The SIP user (and digest username).")
+    sip_password: SecretStr | None = Field(None, description="Digest password for the registrar.")
     sip_rtp_timeout_s: float = Field(
         30.0, gt=0, description="A SIP peer that sends no RTP this long is hung up."
     )

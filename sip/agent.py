@@ -50,6 +50,12 @@ class SipConfig:
     # Calls answered at once; one slot less than pjsua2 has, so the call after the last
     # gets our 503 (a load balancer moves on) instead of pjsua2's stateless 486.
     capacity: int = 3
+    # Registration mode (a PBX or a trunk that wants it): register as ``user`` at
+    # ``registrar`` (a SIP URI), answering digest challenges with ``password``.
+    registrar: str = ""
+    user: str = "callbridge"
+    password: str = field(default="", repr=False)
+    register_expiry_s: int = 300
     # A peer that stops sending RTP this long (it vanished, or its network did) is hung up.
     rtp_timeout_s: float = 30.0
     log_level: int = 1
@@ -169,6 +175,9 @@ class _Account(pj.Account):
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.agent._incoming(self, prm)
 
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        self.agent._registration(prm.code, prm.reason, prm.expiration)
+
 
 log = logging.getLogger("sip.pjsua2")
 
@@ -228,6 +237,8 @@ class SipAgent:
     _stop: threading.Event = field(default_factory=threading.Event)
     _error: BaseException | None = None
     port: int = 0  # the bound port, once started
+    registered: threading.Event = field(default_factory=threading.Event)
+    registration: tuple[int, str] = (0, "")  # the registrar's last answer
 
     # -- life cycle (any thread) --------------------------------------------------------
 
@@ -294,11 +305,8 @@ class SipAgent:
             self.port = int(self.port)
             ep.libStart()
             ep.audDevManager().setNullDev()
-            acfg = pj.AccountConfig()
-            host = self.config.public_address or "127.0.0.1"
-            acfg.idUri = f"sip:callbridge@{host}:{self.port}"
             account = _Account(self)
-            account.create(acfg, True)
+            account.create(self._account_config(), True)
         except Exception as exc:  # pjsua2 raises pj.Error; its text is in .reason
             self._error = RuntimeError(getattr(exc, "reason", "") or repr(exc))
             ep.libDestroy()  # here, on the thread pjlib knows, not in a finaliser elsewhere
@@ -323,6 +331,28 @@ class SipAgent:
             del account
             gc.collect()  # pjsua2 objects must go before the library (pjproject #4353)
             ep.libDestroy()
+
+    def _account_config(self) -> pj.AccountConfig:
+        c, acfg = self.config, pj.AccountConfig()
+        if not c.registrar:  # IP trunk: calls come to our address, nobody to register with
+            host = c.public_address or "127.0.0.1"
+            acfg.idUri = f"sip:{c.user}@{host}:{self.port}"
+            return acfg
+        domain = c.registrar.split(":", 1)[1].split(";", 1)[0].split(":", 1)[0]
+        acfg.idUri = f"sip:{c.user}@{domain}"
+        acfg.regConfig.registrarUri = c.registrar
+        acfg.regConfig.timeoutSec = c.register_expiry_s
+        acfg.regConfig.retryIntervalSec = 30
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", c.user, 0, c.password))
+        return acfg
+
+    def _registration(self, code: int, reason: str, expires: int) -> None:
+        self.registration = (code, reason)
+        if 200 <= code < 300 and expires > 0:
+            self.registered.set()
+        else:
+            self.registered.clear()
+            log.warning("SIP registration failed: %s %s", code, reason)
 
     def _run_jobs(self) -> None:
         with contextlib.suppress(queue.Empty):

@@ -125,6 +125,9 @@ class SipService:
             allowed_sources=tuple(s.sip_allowed_sources),
             numbers=numbers,
             rtp_timeout_s=s.sip_rtp_timeout_s,
+            registrar=s.sip_registrar,
+            user=s.sip_user,
+            password=s.sip_password.get_secret_value() if s.sip_password else "",
         )
 
     async def start(self) -> None:

@@ -141,3 +141,61 @@ def call(
          "-error_file", str(workdir / "sipp.err")],
         capture_output=True, text=True, timeout=timeout_s + 15, cwd=workdir,
     )  # fmt: skip
+
+
+REGISTRAR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a registrar that challenges once">
+  <recv request="REGISTER"/>
+  <send><![CDATA[
+SIP/2.0 401 Unauthorized
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+WWW-Authenticate: Digest realm="test.example", nonce="4f2a9b", algorithm=MD5
+Content-Length: 0
+]]></send>
+  <recv request="REGISTER">
+    <action><verifyauth assign_to="good" username="{user}" password="{password}"/></action>
+  </recv>
+  <nop hide="true" test="good" next="accept"/>
+  <send><![CDATA[
+SIP/2.0 403 Forbidden
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <nop hide="true" next="done"/>
+  <label id="accept"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Contact:];expires=300
+Expires: 300
+Content-Length: 0
+]]></send>
+  <label id="done"/>
+  <pause milliseconds="300"/>
+</scenario>
+"""
+
+
+def registrar(workdir: Path, port: int, user: str, password: str) -> subprocess.Popen[str]:
+    """A registrar on 127.0.0.1:``port`` that accepts ``user`` with ``password`` (digest,
+    after one challenge) and refuses anything else with 403; serves one registration."""
+    scenario = workdir / "registrar.xml"
+    scenario.write_text(REGISTRAR.format(user=user, password=password))
+    return subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+         "-timeout", "20", "-timeout_error", "-nostdin", "-trace_err",
+         "-error_file", str(workdir / "sipp.err")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
+    )  # fmt: skip

@@ -10,12 +10,14 @@ import pytest
 
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import words_of
+from bridge.legs.sip import SipService
+from bridge.settings import Settings
 from media.resample import resample_signal
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.peers import baresip, sipp
 
-pytestmark = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
+embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
 
 def first_sound(pcm8k: np.ndarray, gap_ms: int = 400) -> np.ndarray:
@@ -31,6 +33,7 @@ def first_sound(pcm8k: np.ndarray, gap_ms: int = 400) -> np.ndarray:
     return pcm8k[start * 160 :]
 
 
+@embedded
 @pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)")
 async def test_baresip_caller_hears_the_greeting_and_asks_for_the_balance(
     sip_bridge: Bridge, tmp_path: Path
@@ -70,6 +73,7 @@ async def test_baresip_caller_hears_the_greeting_and_asks_for_the_balance(
     assert sip_bridge.app.state.services.calls.active == 0
 
 
+@embedded
 @pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
 async def test_rfc4733_dtmf_reaches_the_flow(sip_bridge: Bridge, tmp_path: Path) -> None:
     steps = [sipp.PAUSE.format(ms=5000), sipp.DTMF.format(digit=1), sipp.PAUSE.format(ms=4000)]
@@ -84,6 +88,7 @@ async def test_rfc4733_dtmf_reaches_the_flow(sip_bridge: Bridge, tmp_path: Path)
     assert events[-1]["type"] == "call.ended"
 
 
+@embedded
 @pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
 @pytest.mark.parametrize("sip_settings", [{"sip_rtp_timeout_s": 3.0}], indirect=True)
 async def test_a_peer_that_vanishes_is_hung_up_after_the_rtp_timeout(
@@ -102,3 +107,28 @@ async def test_a_peer_that_vanishes_is_hung_up_after_the_rtp_timeout(
     events = await sip_bridge.events((await sip_bridge.calls())[0])
     assert (events[-1]["type"], events[-1]["reason"]) == ("call.ended", "rtp_timeout")
     assert sip_bridge.app.state.services.calls.active == 0
+
+
+def test_settings_become_the_agents_config() -> None:
+    s = Settings(
+        sip_port=5080,
+        sip_allowed_sources=["203.0.113.0/24"],
+        number_flows={"+441234567890": "flows/examples/card_services.yaml"},
+        sip_registrar="sip:pbx.example.com",
+        sip_user="ivr",
+        sip_password="hunter2",
+        sip_rtp_timeout_s=12,
+    )
+    c = SipService(s, None, None).config()  # type: ignore[arg-type]
+    assert (c.port, c.allowed_sources, c.numbers) == (
+        5080,
+        ("203.0.113.0/24",),
+        frozenset({"+441234567890"}),
+    )
+    assert (c.registrar, c.user, c.password, c.rtp_timeout_s) == (
+        "sip:pbx.example.com",
+        "ivr",
+        "hunter2",
+        12,
+    )
+    assert "hunter2" not in repr(c)  # the password never reaches a log line
