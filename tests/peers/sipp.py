@@ -199,3 +199,31 @@ def registrar(workdir: Path, port: int, user: str, password: str) -> subprocess.
          "-error_file", str(workdir / "sipp.err")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
     )  # fmt: skip
+
+
+OPTIONS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="OPTIONS ping">
+  <send retrans="500"><![CDATA[
+OPTIONS sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 OPTIONS
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>
+</scenario>
+"""
+
+
+def options(workdir: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """One OPTIONS ping, as Kamailio's dispatcher sends to see a worker is alive."""
+    scenario = workdir / "options.xml"
+    scenario.write_text(OPTIONS)
+    return subprocess.run(
+        ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1",
+         "-p", str(free_udp_port()), "-timeout", "10", "-timeout_error", "-nostdin"],
+        capture_output=True, text=True, timeout=20, cwd=workdir,
+    )  # fmt: skip

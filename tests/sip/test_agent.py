@@ -116,3 +116,9 @@ def test_beyond_capacity_the_next_caller_gets_503(agent: SipAgent, tmp_path: Pat
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     held.join(30)
     assert results and results[0].returncode == 0, results[0].stderr[-2000:]
+
+
+@needs_sipp
+def test_options_is_answered(agent: SipAgent, tmp_path: Path) -> None:
+    r = sipp.options(tmp_path, agent.port)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
