@@ -51,6 +51,13 @@ from bridge.events.schema import Envelope
     help="Speech engine (default: CALLBRIDGE_ENGINE / CALLBRIDGE_FLOW_ENGINES, else local).",
 )
 @click.option("--realtime", is_flag=True, help="Pace the call like a phone (default: fast).")
+@click.option(
+    "--sip",
+    "sip_uri",
+    metavar="URI",
+    help="Call this SIP URI instead (e.g. sip:+441234@pbx.example.com): whoever answers "
+    "talks to the flow; --say/--wav/--out do not apply.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
 def call(
     flow_file: str | None,
@@ -62,6 +69,7 @@ def call(
     transfer: str,
     engine: str | None,
     realtime: bool,
+    sip_uri: str | None,
     as_json: bool,
 ) -> None:
     """Call a flow with synthesised caller lines and print the transcript and flow path.
@@ -86,6 +94,19 @@ def call(
     def show(ev: Envelope) -> None:
         events.append(ev)
         click.echo(ev.model_dump_json() if as_json else _line(ev))
+
+    if sip_uri:
+        from bridge.legs.sip import call_out
+
+        settings = settings.model_copy(update={"default_flow": Path(path)})
+        rt = asyncio.run(call_out(settings, sip_uri, show))
+        if rt is None:
+            click.echo("nobody answered", err=True)
+            raise SystemExit(1)
+        if not as_json:
+            click.echo(f"path: {' → '.join(rt.result.path)}")
+            click.echo(f"ended: {rt.result.reason} ({rt.result.outcome})")
+        return
 
     from media.format import HOUSE_RATE
     from media.resample import resample_signal

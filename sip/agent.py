@@ -73,6 +73,7 @@ class SipCall:
         self.on_dtmf: Callable[[str], None] = lambda _: None
         self.on_ended: Callable[[str], None] = lambda _: None
         self.on_transfer: Callable[[int, bool], None] = lambda _code, _final: None
+        self.on_answered: Callable[[], None] = lambda: None  # outbound: the callee answered
 
     def play(self, pcm: bytes) -> bool:
         """Queue one 20 ms bot frame; False when the queue is full (the leg paces itself)."""
@@ -163,7 +164,9 @@ class _Call(pj.Call):
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
-        if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.handle is not None:
+            self.handle.on_answered()
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.agent._finished(self, self.ended_reason or info.lastReason or "ended")
 
 
@@ -238,6 +241,7 @@ class SipAgent:
     _error: BaseException | None = None
     port: int = 0  # the bound port, once started
     registered: threading.Event = field(default_factory=threading.Event)
+    _account: _Account | None = None
     registration: tuple[int, str] = (0, "")  # the registrar's last answer
 
     # -- life cycle (any thread) --------------------------------------------------------
@@ -264,6 +268,11 @@ class SipAgent:
         with _lock:
             if _running is self:
                 _running = None
+
+    def dial(self, call: SipCall, uri: str) -> None:
+        """Place an outbound call to ``uri`` for ``call`` (its callbacks set first);
+        ``on_answered`` or ``on_ended`` tells how it went."""
+        self.submit(lambda: self._dial(call, uri))
 
     def submit(self, job: Callable[[], None]) -> None:
         """Run ``job`` on the agent thread (where pjsua2 may be called)."""
@@ -307,6 +316,7 @@ class SipAgent:
             ep.audDevManager().setNullDev()
             account = _Account(self)
             account.create(self._account_config(), True)
+            self._account = account
         except Exception as exc:  # pjsua2 raises pj.Error; its text is in .reason
             self._error = RuntimeError(getattr(exc, "reason", "") or repr(exc))
             ep.libDestroy()  # here, on the thread pjlib knows, not in a finaliser elsewhere
@@ -328,6 +338,7 @@ class SipAgent:
             self._release()
         finally:
             self._calls.clear()
+            self._account = None
             del account
             gc.collect()  # pjsua2 objects must go before the library (pjproject #4353)
             ep.libDestroy()
@@ -420,6 +431,17 @@ class SipAgent:
         if call.handle is not None:
             call.handle.on_ended(reason)
         self._ended.append(call)
+
+    def _dial(self, handle: SipCall, uri: str) -> None:
+        call = _Call(self, self._account, pj.PJSUA_INVALID_ID)
+        call.handle = handle
+        try:
+            call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            handle.on_ended(f"dial failed: {exc.reason}")
+            return
+        handle.id = call.getId()
+        self._calls[handle.id] = call
 
     def _hangup(self, call_id: int, reason: str = "") -> None:
         call = self._calls.get(call_id)

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from bridge import logs
-from bridge.calls import Draining
+from bridge.calls import CallRegistry, Draining
 from bridge.conversation.runtime import CallRuntime
 from bridge.conversation.service import CallService
+from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.interpreter import Transfer
-from sip.agent import SipAgent, SipCall, SipConfig
+from sip.agent import SipAgent, SipCall, SipConfig, uri_user
 
 log = logs.get_logger(__name__)
 LEAD_FRAMES = 3  # bot frames queued ahead of pjmedia's clock
@@ -34,6 +37,7 @@ class SipLeg:
         self.frames: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.runtime: CallRuntime | None = None
         self.transferred = False
+        self.ended = asyncio.Event()  # the SIP call is over (or never got going)
         self.end_reason = "caller_hangup"
         self._transfer: asyncio.Future[bool] | None = None
         # pjsua2 threads → this loop
@@ -75,6 +79,7 @@ class SipLeg:
     def _ended(self, reason: str) -> None:
         log.info("sip call ended", reason=reason)
         self.end_reason = "rtp_timeout" if reason == "RTP timeout" else "caller_hangup"
+        self.ended.set()
         self.frames.put_nowait(None)
 
     def _transfer_status(self, code: int, final: bool) -> None:
@@ -171,3 +176,36 @@ class SipService:
             return
         with contextlib.suppress(asyncio.CancelledError):
             await leg.run(runtime)
+
+
+async def call_out(
+    settings: Settings, uri: str, emit: Callable[[Envelope], None], answer_timeout_s: float = 60
+) -> CallRuntime | None:
+    """Place one outbound call to ``uri`` and run the default flow on it once answered
+    (``callbridge call --sip``). Returns None when nobody answered."""
+    loop = asyncio.get_running_loop()
+    service = CallService(settings, CallRegistry(), emit)
+    config = replace(SipService(settings, service, None).config(), port=0, numbers=None)
+    agent = SipAgent(config, lambda call: 603)  # this agent only calls out
+    await asyncio.to_thread(agent.start)
+    try:
+        call = SipCall(agent, -1, caller=settings.sip_user, dialled=uri_user(uri), source="")
+        leg = SipLeg(call, loop)
+        answered = asyncio.Event()
+        call.on_answered = lambda: loop.call_soon_threadsafe(answered.set)
+        agent.dial(call, uri)
+        waits = {asyncio.ensure_future(answered.wait()), asyncio.ensure_future(leg.ended.wait())}
+        _, pending = await asyncio.wait(
+            waits, timeout=answer_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        for w in pending:
+            w.cancel()
+        if not answered.is_set():
+            log.warning("sip call not answered", uri=uri)
+            call.hangup()
+            return None
+        runtime = await service.start(leg, carrier="sip", caller=call.caller, dialled=call.dialled)
+        await leg.run(runtime)
+        return runtime
+    finally:
+        await asyncio.to_thread(agent.stop)

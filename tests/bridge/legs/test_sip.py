@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.peers import baresip, sipp
 
+CARDS = Path(__file__).resolve().parents[3] / "flows" / "examples" / "card_services.yaml"
 embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
 
@@ -132,3 +135,24 @@ def test_settings_become_the_agents_config() -> None:
         12,
     )
     assert "hunter2" not in repr(c)  # the password never reaches a log line
+
+
+@pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)")
+async def test_callbridge_call_sip_places_an_outbound_call(tmp_path: Path) -> None:
+    """`callbridge call --sip URI`: the bridge dials, the person who answers hears the
+    flow and is understood."""
+    speech = synthesize("what is my balance", VOICES[1])
+    async with baresip.Callee(tmp_path / "callee", speech, lead_s=11.5, seconds=20) as callee:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
+        env["CALLBRIDGE_DATA_DIR"] = str(tmp_path / "data")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bridge.cli", "call", "--sip", callee.uri,
+            "--flow", str(CARDS), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode == 0, text + err.decode()[-3000:]
+    assert "bot: Thank you for calling Example Bank card services." in text, text
+    assert "→ for_balance" in text, text
+    assert "ended: caller_hangup" in text, text
