@@ -156,3 +156,20 @@ async def test_callbridge_call_sip_places_an_outbound_call(tmp_path: Path) -> No
     assert "bot: Thank you for calling Example Bank card services." in text, text
     assert "→ for_balance" in text, text
     assert "ended: caller_hangup" in text, text
+
+
+@embedded
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_sip_info_dtmf_reaches_the_flow(sip_bridge: Bridge, tmp_path: Path) -> None:
+    steps = [
+        sipp.PAUSE.format(ms=2000),
+        sipp.INFO_DTMF.format(digit=2, cseq=2),
+        sipp.PAUSE.format(ms=2000),
+        sipp.OUR_BYE,
+    ]
+    r = await asyncio.to_thread(sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890", steps)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    assert [e["digits"] for e in events if e["type"] == "call.dtmf"][:1] == ["2"]
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert states[:3] == ["greet", "menu", "for_lost_card"], states
