@@ -35,3 +35,14 @@ DEAD_LETTERS = Counter(
 )
 ACTIVE_CALLS = Gauge("callbridge_active_calls", "Calls in progress in this process.")
 DRAINING = Gauge("callbridge_draining", "1 while the process refuses new calls and drains.")
+
+SIP_CALLS = Gauge("callbridge_sip_calls", "SIP calls in progress in this worker.")
+SIP_REGISTERED = Gauge(
+    "callbridge_sip_registered", "1 while registered with the SIP registrar (registration mode)."
+)
+SIP_RTP_LOSS = Gauge(
+    "callbridge_sip_rtp_loss_ratio_max", "Worst incoming RTP packet loss among live SIP calls."
+)
+SIP_RTP_JITTER = Gauge(
+    "callbridge_sip_rtp_jitter_ms_max", "Worst incoming RTP jitter among live SIP calls, in ms."
+)

@@ -16,6 +16,7 @@ in C for SIP calls.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import ipaddress
 import logging
@@ -27,14 +28,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pjsua2 as pj
 
 from media.format import HOUSE_RATE
 
+log = logging.getLogger("sip.pjsua2")
 FRAME_BYTES = HOUSE_RATE // 50 * 2  # 640: 20 ms of 16-bit mono
 SILENCE = bytes(FRAME_BYTES)
 OUT_QUEUE_FRAMES = 25  # 500 ms of bot audio handed over at most; barge-in drops it at once
+
+
+@dataclass(frozen=True)
+class MediaStats:
+    """One call's incoming RTP, from pjmedia's stream statistics."""
+
+    packets: int
+    lost: int
+    jitter_ms: float
+
+    @property
+    def loss_ratio(self) -> float:
+        return self.lost / max(1, self.packets + self.lost)
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,21 @@ class SipCall:
         self.agent.submit(lambda: self.agent._refer(self.id, target))
 
 
+def _guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """pjsua2 calls these from C++: an exception escaping one aborts the whole process
+    (e.g. a loop that closed while the clock thread still delivers a frame). Log it and
+    carry on: one call's bug must not end every call."""
+
+    @functools.wraps(method)
+    def call(*args: Any) -> None:
+        try:
+            method(*args)
+        except Exception:
+            log.exception("SIP callback %s failed", method.__name__)
+
+    return call
+
+
 class _Port(pj.AudioMediaPort):
     """The bridge port of one call: callbacks run on pjmedia's clock thread."""
 
@@ -107,6 +138,7 @@ class _Port(pj.AudioMediaPort):
         super().__init__()
         self.call = call
 
+    @_guarded
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
             pcm = self.call.outbound.get_nowait()
@@ -116,6 +148,7 @@ class _Port(pj.AudioMediaPort):
         frame.buf = pj.ByteVector(pcm)
         frame.size = len(pcm)
 
+    @_guarded
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         call = self.call
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
@@ -134,6 +167,7 @@ class _Call(pj.Call):
         self.rx_packets = -1  # RTP packets received, at the last check
         self.rx_checked = 0.0  # monotonic time the count last moved
 
+    @_guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         if self.handle is None:
             return
@@ -154,14 +188,17 @@ class _Call(pj.Call):
             audio.startTransmit(self.port)
             self.port.startTransmit(audio)
 
+    @_guarded
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         if self.handle is not None:
             self.handle.on_dtmf(prm.digit)
 
+    @_guarded
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         if self.handle is not None:
             self.handle.on_transfer(prm.statusCode, prm.finalNotify)
 
+    @_guarded
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.handle is not None:
@@ -175,14 +212,13 @@ class _Account(pj.Account):
         super().__init__()
         self.agent = agent
 
+    @_guarded
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.agent._incoming(self, prm)
 
+    @_guarded
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.agent._registration(prm.code, prm.reason, prm.expiration)
-
-
-log = logging.getLogger("sip.pjsua2")
 
 
 class _LogWriter(pj.LogWriter):
@@ -243,6 +279,7 @@ class SipAgent:
     registered: threading.Event = field(default_factory=threading.Event)
     _account: _Account | None = None
     registration: tuple[int, str] = (0, "")  # the registrar's last answer
+    media: dict[int, MediaStats] = field(default_factory=dict)  # per live call, every 0.5 s
 
     # -- life cycle (any thread) --------------------------------------------------------
 
@@ -404,17 +441,21 @@ class SipAgent:
         """Hang up calls whose peer sent no RTP for ``rtp_timeout_s`` (it vanished, or
         its network did): pjmedia conceals the gap, so the packet count is the truth."""
         now = time.monotonic()
+        media: dict[int, MediaStats] = {}
         for call in list(self._calls.values()):
             if call.port is None or call.ended_reason:
                 continue
             try:
-                packets = call.getStreamStat(0).rtcp.rxStat.pkt
+                rx = call.getStreamStat(0).rtcp.rxStat
+                packets = rx.pkt
+                media[call.getId()] = MediaStats(packets, rx.loss, rx.jitterUsec.last / 1000)
             except pj.Error:
                 continue
             if packets != call.rx_packets:
                 call.rx_packets, call.rx_checked = packets, now
             elif now - call.rx_checked >= self.config.rtp_timeout_s:
                 self._hangup(call.getId(), "RTP timeout")
+        self.media = media  # replaced whole: readers on other threads see one snapshot
 
     def _screen(self, call: SipCall) -> int | None:
         allowed = self.config.allowed_sources

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from bridge import logs
+from bridge import logs, metrics
 from bridge.calls import CallRegistry, Draining
 from bridge.conversation.runtime import CallRuntime
 from bridge.conversation.service import CallService
@@ -140,6 +140,19 @@ class SipService:
         self.agent = SipAgent(self.config(), self.screen)
         await asyncio.to_thread(self.agent.start)
         log.info("sip listening", port=self.agent.port)
+        self._tasks.add(self.loop.create_task(self._report()))
+
+    async def _report(self) -> None:
+        """Per-worker SIP health into Prometheus: calls, registration, RTP loss and jitter."""
+        agent = self.agent
+        assert agent is not None
+        while True:
+            media = list(agent.media.values())
+            metrics.SIP_CALLS.set(agent.active_calls)
+            metrics.SIP_REGISTERED.set(1 if agent.registered.is_set() else 0)
+            metrics.SIP_RTP_LOSS.set(max((m.loss_ratio for m in media), default=0.0))
+            metrics.SIP_RTP_JITTER.set(max((m.jitter_ms for m in media), default=0.0))
+            await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         for task in list(self._tasks):

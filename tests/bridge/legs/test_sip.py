@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -173,3 +174,27 @@ async def test_sip_info_dtmf_reaches_the_flow(sip_bridge: Bridge, tmp_path: Path
     assert [e["digits"] for e in events if e["type"] == "call.dtmf"][:1] == ["2"]
     states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
     assert states[:3] == ["greet", "menu", "for_lost_card"], states
+
+
+@embedded
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_worker_metrics_count_sip_calls_and_rtp(sip_bridge: Bridge, tmp_path: Path) -> None:
+    steps = [sipp.PAUSE.format(ms=3000), sipp.DTMF.format(digit=0), sipp.PAUSE.format(ms=1500)]
+    call = asyncio.create_task(
+        asyncio.to_thread(
+            sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890", [*steps, sipp.OUR_BYE]
+        )
+    )
+    seen: set[str] = set()
+    async with httpx.AsyncClient() as http:
+        while not call.done():
+            text = (await http.get(f"{sip_bridge.base}/metrics")).text
+            seen |= {line for line in text.splitlines() if line.startswith("callbridge_sip_")}
+            await asyncio.sleep(0.25)
+        assert (await call).returncode == 0
+        await asyncio.sleep(1.2)
+        after = (await http.get(f"{sip_bridge.base}/metrics")).text
+    assert "callbridge_sip_calls 1.0" in seen, seen
+    assert "callbridge_sip_registered 0.0" in seen  # IP-trunk mode
+    assert any(s.startswith("callbridge_sip_rtp_jitter_ms_max") for s in seen)
+    assert "callbridge_sip_calls 0.0" in after
