@@ -74,6 +74,11 @@ class SipConfig:
     register_expiry_s: int = 300
     # A peer that stops sending RTP this long (it vanished, or its network did) is hung up.
     rtp_timeout_s: float = 30.0
+    retry_after_s: int = 5  # in a 503 at capacity or while draining
+    # First local RTP port, and how many above it calls may use: processes on one host
+    # get ranges of their own so they never race for the same ports.
+    rtp_port: int = 4000
+    rtp_port_range: int = 0
     log_level: int = 1
 
 
@@ -270,6 +275,7 @@ class SipAgent:
     on_call: Callable[[SipCall], int | None]
     _jobs: queue.SimpleQueue[Callable[[], None]] = field(default_factory=queue.SimpleQueue)
     _calls: dict[int, _Call] = field(default_factory=dict)
+    _refused: dict[int, _Call] = field(default_factory=dict)  # held until pjsua2 lets go
     _ended: list[_Call] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -382,6 +388,8 @@ class SipAgent:
 
     def _account_config(self) -> pj.AccountConfig:
         c, acfg = self.config, pj.AccountConfig()
+        acfg.mediaConfig.transportConfig.port = c.rtp_port
+        acfg.mediaConfig.transportConfig.portRange = c.rtp_port_range
         if not c.registrar:  # IP trunk: calls come to our address, nobody to register with
             host = c.public_address or "127.0.0.1"
             acfg.idUri = f"sip:{c.user}@{host}:{self.port}"
@@ -412,7 +420,8 @@ class SipAgent:
     def _release(self) -> None:
         while self._ended:
             call = self._ended.pop()
-            self._calls.pop(call.getId(), None)
+            if self._calls.get(call.getId()) is call:  # ids are reused once a call is gone
+                del self._calls[call.getId()]
 
     def _incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
         call = _Call(self, account, prm.callId)
@@ -425,10 +434,10 @@ class SipAgent:
             status = self.on_call(handle)
         op = pj.CallOpParam()
         if status is not None:
-            op.statusCode = status
-            # Retry-After on a 503 is not here yet: pjsua2 2.15 drops the headers of a
-            # hang-up inside onIncomingCall (tried: txOption on hangup and answer).
-            call.hangup(op)  # refused; nothing else happens
+            # pjsua2 2.15 drops the headers of an answer given inside onIncomingCall, so
+            # the refusal is sent from the next job run, where Retry-After survives.
+            self._refused[prm.callId] = call
+            self.submit(lambda: self._refuse(call, status))
             return
         call.handle = handle
         self._calls[prm.callId] = call
@@ -468,7 +477,15 @@ class SipAgent:
             return 503
         return None
 
+    def _refuse(self, call: _Call, status: int) -> None:
+        op = pj.CallOpParam()
+        op.statusCode = status
+        if status == 503:  # busy or draining: tell a load balancer or trunk when to retry
+            op.txOption.headers.append(_header("Retry-After", str(self.config.retry_after_s)))
+        call.answer(op)  # a final answer of 3xx-6xx ends the INVITE; DISCONNECTED follows
+
     def _finished(self, call: _Call, reason: str) -> None:
+        self._refused.pop(call.getId(), None)
         if call.handle is not None:
             call.handle.on_ended(reason)
         self._ended.append(call)
@@ -496,6 +513,12 @@ class SipAgent:
         call = self._calls.get(call_id)
         if call is not None:
             call.xfer(target, pj.CallOpParam())
+
+
+def _header(name: str, value: str) -> pj.SipHeader:
+    h = pj.SipHeader()
+    h.hName, h.hValue = name, value
+    return h
 
 
 def _from_allowed(source: str, allowed: tuple[str, ...]) -> bool:

@@ -64,7 +64,7 @@ def test_an_unknown_number_gets_404(agent: SipAgent, tmp_path: Path) -> None:
 
 @needs_sipp
 def test_the_service_decides_about_a_known_number(agent: SipAgent, tmp_path: Path) -> None:
-    r = sipp.invite_expecting(tmp_path, agent.port, "+449999", 503)  # e.g. draining
+    r = sipp.invite_expecting(tmp_path, agent.port, "+449999", 503, header="Retry-After: 5")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     call = agent.seen[-1]  # type: ignore[attr-defined]
     assert (call.dialled, call.caller, call.source) == ("+449999", "sipp", "127.0.0.1")
@@ -112,7 +112,7 @@ def test_beyond_capacity_the_next_caller_gets_503(agent: SipAgent, tmp_path: Pat
             break
         time.sleep(0.05)
     assert agent.active_calls == 3
-    r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 503)
+    r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 503, header="Retry-After: 5")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     held.join(30)
     assert results and results[0].returncode == 0, results[0].stderr[-2000:]
