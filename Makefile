@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # Debian packages the test suite drives as real peers or uses to make test audio.
-APT_PACKAGES ?= redis-server espeak-ng libc++1 graphviz sip-tester baresip
+APT_PACKAGES ?= redis-server espeak-ng libc++1 graphviz sip-tester baresip kamailio
 PYTEST_ARGS  ?=
 
 .PHONY: install run test lint format clean apt
@@ -21,6 +21,12 @@ apt:
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  case "$$missing" in *kamailio*) \
+	    # The bridge runs Kamailio itself (--sip-workers); the package's own service \
+	    # would hold port 5060. \
+	    if command -v systemctl >/dev/null && systemctl is-active -q kamailio 2>/dev/null; then \
+	      $$SUDO systemctl disable --now kamailio; fi;; \
+	  esac; \
 	fi
 
 $(STAMP): pyproject.toml

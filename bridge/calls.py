@@ -20,6 +20,7 @@ class CallRegistry:
         self._empty = asyncio.Event()
         self._empty.set()
         self.draining = False
+        self.drain_started = asyncio.Event()  # for parts that drain with us (SIP workers)
 
     @property
     def active(self) -> int:
@@ -42,6 +43,7 @@ class CallRegistry:
     def start_draining(self) -> None:
         if not self.draining:
             self.draining = True
+            self.drain_started.set()
             metrics.DRAINING.set(1)
             log.info("draining: no new calls", active_calls=len(self._active))
 

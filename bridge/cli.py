@@ -42,7 +42,15 @@ def main() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Flow that answers calls with no flow of their own (CALLBRIDGE_DEFAULT_FLOW).",
 )
-def serve(host: str | None, port: int | None, default_flow: str | None) -> None:
+@click.option(
+    "--sip-workers",
+    type=click.IntRange(0, 500),
+    help="SIP worker processes behind Kamailio on the SIP port (CALLBRIDGE_SIP_WORKERS; "
+    "0: this process answers SIP itself).",
+)
+def serve(
+    host: str | None, port: int | None, default_flow: str | None, sip_workers: int | None
+) -> None:
     """Run the bridge: web app, carrier legs, event log and store writer.
 
     With no CALLBRIDGE_REDIS_URL / CALLBRIDGE_DATABASE_URL it runs an embedded Redis
@@ -51,7 +59,9 @@ def serve(host: str | None, port: int | None, default_flow: str | None) -> None:
     """
     from bridge.server import serve as run_server
 
-    settings = load_settings(host=host, port=port, default_flow=default_flow)
+    settings = load_settings(
+        host=host, port=port, default_flow=default_flow, sip_workers=sip_workers
+    )
     logs.configure(settings.log_level, settings.log_format)
     from flows.loader import validate
 
@@ -61,6 +71,28 @@ def serve(host: str | None, port: int | None, default_flow: str | None) -> None:
             "the default flow has problems:\n" + "\n".join(str(p) for p in problems)
         )
     run_server(settings)
+
+
+@main.command("sip-worker")
+@click.option("--port", type=int, help="This worker's SIP port (CALLBRIDGE_SIP_PORT).")
+def sip_worker(port: int | None) -> None:
+    """Run one SIP worker: a pjsua2 agent that answers calls, without the web app.
+
+    Kamailio (deploy/kamailio/) spreads calls over many; `serve --sip-workers N` starts
+    them itself, and workers on other machines are listed in
+    CALLBRIDGE_SIP_REMOTE_WORKERS there. Events go to CALLBRIDGE_REDIS_URL (required),
+    where the serving bridge's store writer persists them. Prints one JSON line of
+    health a second on stdout; SIGTERM drains.
+    """
+    from bridge.sip_worker import run
+
+    settings = load_settings(sip_port=port, store_writer_enabled=False, auto_migrate=False)
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.redis_url is None:
+        raise click.ClickException("a SIP worker needs CALLBRIDGE_REDIS_URL (the event log)")
+    if not settings.sip_port:
+        raise click.ClickException("a SIP worker needs a SIP port (--port)")
+    asyncio.run(run(settings))
 
 
 @main.command()

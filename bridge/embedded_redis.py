@@ -8,7 +8,6 @@ events survive a restart of the bridge. The child is tied to its parent with
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import shutil
@@ -20,11 +19,11 @@ from pathlib import Path
 
 import redis
 
+from bridge.children import die_with_parent
 from bridge.logs import get_logger
 
 log = get_logger(__name__)
 
-_PR_SET_PDEATHSIG = 1
 _MAX_SOCKET_PATH = 100  # sockaddr_un.sun_path is 108 bytes on Linux
 
 
@@ -53,11 +52,6 @@ def redis_answers(url: str) -> bool:
             client.close()
     except (redis.RedisError, OSError):
         return False
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -109,7 +103,7 @@ class EmbeddedRedis:
         self._proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             # Its own process group: a terminal's Ctrl-C must not stop Redis before the
             # bridge has drained and flushed; the bridge stops it last.
             start_new_session=True,

@@ -36,13 +36,26 @@ DEAD_LETTERS = Counter(
 ACTIVE_CALLS = Gauge("callbridge_active_calls", "Calls in progress in this process.")
 DRAINING = Gauge("callbridge_draining", "1 while the process refuses new calls and drains.")
 
-SIP_CALLS = Gauge("callbridge_sip_calls", "SIP calls in progress in this worker.")
+# SIP, per worker: "0" for the one agent in `serve`, else the pool's worker index.
+SIP_WORKER_UP = Gauge(
+    "callbridge_sip_worker_up", "1 while a SIP worker runs and reports in.", ["worker"]
+)
+SIP_WORKER_RESTARTS = Counter(
+    "callbridge_sip_worker_restarts_total", "SIP workers started again after dying.", ["worker"]
+)
+SIP_CALLS = Gauge("callbridge_sip_calls", "SIP calls in progress.", ["worker"])
 SIP_REGISTERED = Gauge(
-    "callbridge_sip_registered", "1 while registered with the SIP registrar (registration mode)."
+    "callbridge_sip_registered",
+    "1 while registered with the SIP registrar (registration mode).",
+    ["worker"],
 )
 SIP_RTP_LOSS = Gauge(
-    "callbridge_sip_rtp_loss_ratio_max", "Worst incoming RTP packet loss among live SIP calls."
+    "callbridge_sip_rtp_loss_ratio_max",
+    "Worst incoming RTP packet loss among live SIP calls.",
+    ["worker"],
 )
 SIP_RTP_JITTER = Gauge(
-    "callbridge_sip_rtp_jitter_ms_max", "Worst incoming RTP jitter among live SIP calls, in ms."
+    "callbridge_sip_rtp_jitter_ms_max",
+    "Worst incoming RTP jitter among live SIP calls, in ms.",
+    ["worker"],
 )

@@ -8,13 +8,14 @@ reach a log line or ``callbridge config show`` in clear.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +24,8 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "CALLBRIDGE_"
+# A built-in engine's name, or a plug-in's import path (``package.module:Class``).
+EngineName = Annotated[str, StringConstraints(pattern=r"^(local|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")]
 CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG_FILE"
 EXAMPLE_FLOW = Path(__file__).resolve().parent.parent / "flows" / "examples" / "card_services.yaml"
 
@@ -93,6 +96,28 @@ class Settings(BaseSettings):
     sip_rtp_timeout_s: float = Field(
         30.0, gt=0, description="A SIP peer that sends no RTP this long is hung up."
     )
+    sip_rtp_port: int = Field(
+        4000, ge=1024, le=65000, description="First local RTP port of the SIP agent."
+    )
+    sip_workers: int = Field(
+        0,
+        ge=0,
+        le=500,
+        description="SIP worker processes behind Kamailio on the public SIP port (each "
+        "answers 3 calls: pjsua2's limit); 0: this process is the one SIP agent.",
+    )
+    sip_worker_base_port: int = Field(
+        0, ge=0, le=65535, description="The first worker's SIP port (0: the public port + 1)."
+    )
+    sip_worker_bind: str = Field(
+        "127.0.0.1", description="Address the SIP workers bind to (Kamailio reaches them there)."
+    )
+    sip_remote_workers: list[str] = Field(
+        default_factory=list,
+        description="SIP workers on other machines (`callbridge sip-worker`) that Kamailio "
+        'dispatches to as well, e.g. ["sip:10.0.0.6:5070"].',
+    )
+    kamailio_binary: str = Field("kamailio", description="Kamailio, for --sip-workers.")
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_url: str = Field(
@@ -109,10 +134,12 @@ class Settings(BaseSettings):
         description="For carriers without queues (Vonage): a flow's transfer queue → the "
         'number or SIP URI that reaches it, {"cards": "+441234567000"}.',
     )
-    engine: Literal["local"] = Field(
-        "local", description="Speech engine for calls: local (offline, the default)."
+    engine: EngineName = Field(
+        "local",
+        description="Speech engine for calls: local (offline, the default), or a plug-in "
+        "as module:Class (a SpeechEngine subclass).",
     )
-    flow_engines: dict[str, Literal["local"]] = Field(
+    flow_engines: dict[str, EngineName] = Field(
         default_factory=dict, description="Per flow name, an engine other than `engine`."
     )
     lookup_hosts: dict[str, str] = Field(
@@ -155,6 +182,25 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.data_dir / 'callbridge.db'}"
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``CALLBRIDGE_*`` variables, secrets in clear: what a child
+        process (a SIP worker) needs to run with exactly the values this one has."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, dict | list):
+                text = json.dumps(value, default=str)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            env[ENV_PREFIX + name.upper()] = text
+        return env
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets and URL passwords masked."""

@@ -1,6 +1,12 @@
-"""Which speech engine runs a call: `CALLBRIDGE_ENGINE`, or per flow `CALLBRIDGE_FLOW_ENGINES`."""
+"""Which speech engine runs a call: `CALLBRIDGE_ENGINE`, or per flow `CALLBRIDGE_FLOW_ENGINES`.
+
+An engine is ``local`` (built in) or a plug-in named by its import path,
+``package.module:Class``, a :class:`SpeechEngine` subclass made with no arguments.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from bridge.engines.base import SpeechEngine
 from bridge.settings import Settings
@@ -16,10 +22,20 @@ def engine_for(settings: Settings, flow_name: str) -> SpeechEngine:
     """One engine object per kind and process (it holds models and worker pools)."""
     name = engine_name(settings, flow_name)
     if name not in _engines:
-        if name == "local":
-            from bridge.engines.local import LocalEngine
-
-            _engines[name] = LocalEngine()
-        else:  # settings validation admits only known names
-            raise ValueError(f"unknown speech engine {name!r}")
+        _engines[name] = _make(name)
     return _engines[name]
+
+
+def _make(name: str) -> SpeechEngine:
+    if name == "local":
+        from bridge.engines.local import LocalEngine
+
+        return LocalEngine()
+    module, _, attr = name.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"speech engine {name!r} cannot be loaded: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, SpeechEngine)):
+        raise ValueError(f"speech engine {name!r} is not a SpeechEngine")
+    return cls()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from sip.agent import SipAgent, SipCall, SipConfig, uri_user
 log = logs.get_logger(__name__)
 LEAD_FRAMES = 3  # bot frames queued ahead of pjmedia's clock
 TRANSFER_TIMEOUT_S = 30.0
+RTP_PORTS = 40  # local RTP ports one agent may use above its first (4 calls need 8)
 
 
 class SipLeg:
@@ -110,6 +111,24 @@ class SipLeg:
             runtime.caller_hung_up(self.end_reason)
 
 
+@dataclass(frozen=True)
+class SipHealth:
+    """One SIP agent's state, as a worker reports it once a second."""
+
+    port: int
+    calls: int
+    registered: bool
+    rtp_loss_ratio: float  # the worst among live calls
+    rtp_jitter_ms: float
+    draining: bool = False
+
+    def publish(self, worker: str) -> None:
+        metrics.SIP_CALLS.labels(worker).set(self.calls)
+        metrics.SIP_REGISTERED.labels(worker).set(1 if self.registered else 0)
+        metrics.SIP_RTP_LOSS.labels(worker).set(self.rtp_loss_ratio)
+        metrics.SIP_RTP_JITTER.labels(worker).set(self.rtp_jitter_ms)
+
+
 class SipService:
     """Owns the process's SIP agent and starts a call runtime for each answered call."""
 
@@ -130,28 +149,40 @@ class SipService:
             allowed_sources=tuple(s.sip_allowed_sources),
             numbers=numbers,
             rtp_timeout_s=s.sip_rtp_timeout_s,
+            rtp_port=s.sip_rtp_port,
+            rtp_port_range=RTP_PORTS,
             registrar=s.sip_registrar,
             user=s.sip_user,
             password=s.sip_password.get_secret_value() if s.sip_password else "",
         )
 
-    async def start(self) -> None:
+    async def start(self, report_as: str | None = "0") -> None:
+        """Start the agent; with ``report_as``, its health goes to this process's metrics
+        under that worker name once a second (a pool's workers report to the pool)."""
         self.loop = asyncio.get_running_loop()
         self.agent = SipAgent(self.config(), self.screen)
         await asyncio.to_thread(self.agent.start)
         log.info("sip listening", port=self.agent.port)
-        self._tasks.add(self.loop.create_task(self._report()))
+        if report_as is not None:
+            self._tasks.add(self.loop.create_task(self._report(report_as)))
 
-    async def _report(self) -> None:
-        """Per-worker SIP health into Prometheus: calls, registration, RTP loss and jitter."""
+    def health(self) -> SipHealth:
         agent = self.agent
         assert agent is not None
+        media = list(agent.media.values())
+        return SipHealth(
+            port=agent.port,
+            calls=agent.active_calls,
+            registered=agent.registered.is_set(),
+            rtp_loss_ratio=max((m.loss_ratio for m in media), default=0.0),
+            rtp_jitter_ms=max((m.jitter_ms for m in media), default=0.0),
+            draining=bool(getattr(self._draining, "draining", False)),
+        )
+
+    async def _report(self, worker: str) -> None:
+        metrics.SIP_WORKER_UP.labels(worker).set(1)
         while True:
-            media = list(agent.media.values())
-            metrics.SIP_CALLS.set(agent.active_calls)
-            metrics.SIP_REGISTERED.set(1 if agent.registered.is_set() else 0)
-            metrics.SIP_RTP_LOSS.set(max((m.loss_ratio for m in media), default=0.0))
-            metrics.SIP_RTP_JITTER.set(max((m.jitter_ms for m in media), default=0.0))
+            self.health().publish(worker)
             await asyncio.sleep(1.0)
 
     async def stop(self) -> None:

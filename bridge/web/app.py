@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI
 
 from bridge import __version__
+from bridge.conversation.service import CallService
+from bridge.logs import get_logger
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web import health
+
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -20,11 +25,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        sip = None
-        if services.settings.sip_port:
-            from bridge.legs.sip import SipService  # pjsua2 loads only where SIP is on
-
-            sip = SipService(services.settings, app.state.call_service, services.calls)
+        sip = _sip(services, app.state.call_service)
+        if sip is not None:
             await sip.start()
         app.state.sip = sip
         try:
@@ -50,9 +52,35 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
+class SipSide(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def _sip(services: Services, call_service: CallService) -> SipSide | None:
+    """The SIP side: none (port 0), a worker pool behind Kamailio (``sip_workers``), or
+    one agent in this process on the public port (also when Kamailio is missing)."""
+    s = services.settings
+    if not s.sip_port:
+        return None
+    if s.sip_workers:
+        from bridge import kamailio
+
+        if kamailio.available(s.kamailio_binary):
+            from bridge.sip_pool import SipWorkerPool
+
+            return SipWorkerPool(s, services.redis_url, services.calls)
+        log.warning(
+            "kamailio is not installed: one SIP agent in this process instead of workers",
+            sip_workers=s.sip_workers,
+        )
+    from bridge.legs.sip import SipService  # pjsua2 loads only where SIP is on
+
+    return SipService(s, call_service, services.calls)
+
+
 def _carriers(app: FastAPI, services: Services) -> None:
     """Carrier legs share one CallService; each checks its own signatures."""
-    from bridge.conversation.service import CallService
     from bridge.legs.tokens import Tokens
     from bridge.legs.twilio.rest import TwilioRest
     from bridge.legs.twilio.routes import Urls

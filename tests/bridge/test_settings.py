@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from bridge.cli import main
 from bridge.settings import Settings, mask_url
@@ -75,3 +76,29 @@ def test_invalid_settings_are_a_clear_cli_error(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(main, ["config", "show"])
     assert result.exit_code == 1
     assert "invalid settings" in result.output and "log_level" in result.output
+
+
+def test_as_environment_gives_a_child_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What a SIP worker is started with: every value, secrets in clear, read back equal."""
+    s = Settings(
+        data_dir=tmp_path,
+        redis_url="redis://:pw@cache:6379/0",
+        twilio_auth_token="tok",
+        number_flows={"+441234": tmp_path / "a.yaml"},
+        sip_allowed_sources=["203.0.113.0/24"],
+        store_writer_enabled=False,
+    )
+    env = s.as_environment()
+    assert env["CALLBRIDGE_TWILIO_AUTH_TOKEN"] == "tok"
+    assert "CALLBRIDGE_DATABASE_URL" not in env  # unset stays unset
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert Settings() == s
+
+
+def test_engine_is_local_or_an_import_path() -> None:
+    assert Settings(engine="tests.fakes.trivial_engine:TrivialEngine").engine.endswith("Engine")
+    with pytest.raises(ValidationError):
+        Settings(engine="openai; rm -rf /")

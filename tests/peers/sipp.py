@@ -9,7 +9,8 @@ from pathlib import Path
 from tests.servers import free_udp_port
 
 # One INVITE and its final answer, then the ACK: for a 2xx a new transaction (its own
-# branch); for a refusal part of the INVITE's (its Via).
+# branch) to the callee's Contact along the Record-Route set (through Kamailio when it
+# is in the path); for a refusal part of the INVITE's (its Via and request-URI).
 INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="sipp against callbridge">
   <send retrans="500"><![CDATA[
@@ -33,9 +34,9 @@ t=0 0
 ]]></send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
-  <recv response="{status}">{check}</recv>
+  <recv response="{status}" rrs="true">{check}</recv>
   <send><![CDATA[
-ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+ACK {ack_uri} SIP/2.0
 {via}
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
@@ -46,7 +47,9 @@ Max-Forwards: 70
 Content-Length: 0
 ]]></send>
 """
-NEW_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]"
+NEW_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n[routes]"
+IN_DIALOG = "[next_url]"  # the callee's Contact, for requests inside the dialog
+INVITE_URI = "sip:[service]@[remote_ip]:[remote_port]"
 DTMF_MEDIA = """m=audio [media_port] RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
 a=rtpmap:101 telephone-event/8000
@@ -77,7 +80,9 @@ def invite_expecting(
     media = f"m=audio [media_port] RTP/AVP {codec[0]}\na=rtpmap:{codec[0]} {codec[1]}/8000"
     reference = '  <Reference variables="h"/>\n' if header else ""
     scenario.write_text(
-        INVITE.format(media=media, status=status, check=check, via="[last_Via:]")
+        INVITE.format(
+            media=media, status=status, check=check, via="[last_Via:]", ack_uri=INVITE_URI
+        )
         + reference
         + "</scenario>\n"
     )
@@ -95,8 +100,9 @@ DTMF = (
     "</action></nop>\n"
 )
 INFO_DTMF = """  <send retrans="500"><![CDATA[
-INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+INFO [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
@@ -112,8 +118,9 @@ Duration=160
   <recv response="200"/>
 """
 OUR_BYE = """  <send retrans="500"><![CDATA[
-BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+BYE [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
 From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
@@ -148,7 +155,7 @@ def call(
     """``calls`` concurrent calls: INVITE with PCMU and telephone-event, then ``steps``
     (PAUSE, DTMF, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if all happened."""
     scenario = workdir / "call.xml"
-    head = INVITE.format(media=DTMF_MEDIA, status=200, check="", via=NEW_VIA)
+    head = INVITE.format(media=DTMF_MEDIA, status=200, check="", via=NEW_VIA, ack_uri=IN_DIALOG)
     scenario.write_text(head + "".join(steps) + "</scenario>\n")
     return subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number,

@@ -194,7 +194,7 @@ async def test_worker_metrics_count_sip_calls_and_rtp(sip_bridge: Bridge, tmp_pa
         assert (await call).returncode == 0
         await asyncio.sleep(1.2)
         after = (await http.get(f"{sip_bridge.base}/metrics")).text
-    assert "callbridge_sip_calls 1.0" in seen, seen
-    assert "callbridge_sip_registered 0.0" in seen  # IP-trunk mode
-    assert any(s.startswith("callbridge_sip_rtp_jitter_ms_max") for s in seen)
-    assert "callbridge_sip_calls 0.0" in after
+    assert 'callbridge_sip_calls{worker="0"} 1.0' in seen, seen
+    assert 'callbridge_sip_registered{worker="0"} 0.0' in seen  # IP-trunk mode
+    assert any(s.startswith('callbridge_sip_rtp_jitter_ms_max{worker="0"}') for s in seen)
+    assert 'callbridge_sip_calls{worker="0"} 0.0' in after
