@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         'dispatches to as well, e.g. ["sip:10.0.0.6:5070"].',
     )
     kamailio_binary: str = Field("kamailio", description="Kamailio, for --sip-workers.")
+    sip_transfer: Literal["bridged", "refer"] = Field(
+        "bridged",
+        description="How SIP calls reach a person: bridged (the bridge dials the agent and "
+        "stays in the media path, so transcripts go on) or refer (a blind REFER).",
+    )
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_api_url: str = Field(
@@ -131,7 +136,7 @@ class Settings(BaseSettings):
     vonage_api_host: str = Field("api.nexmo.com", description="Vonage's REST host.")
     queue_targets: dict[str, str] = Field(
         default_factory=dict,
-        description="For carriers without queues (Vonage): a flow's transfer queue → the "
+        description="For carriers without queues (Vonage, SIP): a flow's transfer queue → the "
         'number or SIP URI that reaches it, {"cards": "+441234567000"}.',
     )
     engine: EngineName = Field(

@@ -30,6 +30,7 @@ log = get_logger(__name__)
 STALE_S = 3.0  # a worker silent this long is reported down
 START_TIMEOUT_S = 60.0
 MAX_BACKOFF_S = 10.0
+EXIT_GRACE_S = 30.0
 
 
 @dataclass
@@ -91,7 +92,8 @@ class SipWorkerPool:
         """Drain every worker (up to the drain timeout), then stop Kamailio."""
         self._stopping = True
         self._signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.drain_timeout_s + 5
+        # Beyond the drain: pjsua2's teardown of many workers at once on a busy machine.
+        deadline = time.monotonic() + self.settings.drain_timeout_s + EXIT_GRACE_S
         for w in self.workers:
             if w.proc is not None:
                 try:

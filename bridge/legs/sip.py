@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,17 +24,41 @@ from bridge.conversation.service import CallService
 from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.interpreter import Transfer
-from sip.agent import SipAgent, SipCall, SipConfig, uri_user
+from sip.agent import AGENT_HUNG_UP, SipAgent, SipCall, SipConfig, registrar_domain, uri_user
 
 log = logs.get_logger(__name__)
 LEAD_FRAMES = 3  # bot frames queued ahead of pjmedia's clock
 TRANSFER_TIMEOUT_S = 30.0
 RTP_PORTS = 40  # local RTP ports one agent may use above its first (4 calls need 8)
+END_REASONS = {"RTP timeout": "rtp_timeout", AGENT_HUNG_UP: "agent_hangup"}
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """How a SIP call reaches a person. Bridged (the default): the bridge dials the
+    agent and joins both legs, staying in the media path so the call is still
+    transcribed; blind: a REFER hands the caller over and the bridge leaves."""
+
+    bridged: bool = True
+    queues: dict[str, str] = field(default_factory=dict)  # queue → number or SIP URI
+    trunk_host: str = ""  # where numbers are dialled (else back where the call came from)
+
+    def uri(self, target: Transfer, source: str) -> str:
+        value = target.sip or target.number or self.queues.get(target.queue or "", "")
+        if not value or value.startswith(("sip:", "sips:", "tel:")):
+            return value
+        return f"sip:{value}@{self.trunk_host or source}"
 
 
 class SipLeg:
-    def __init__(self, call: SipCall, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        call: SipCall,
+        loop: asyncio.AbstractEventLoop,
+        transfers: TransferPlan | None = None,
+    ) -> None:
         self.call, self.loop = call, loop
+        self.transfers = transfers or TransferPlan()
         self.frames: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.runtime: CallRuntime | None = None
         self.transferred = False
@@ -55,10 +79,16 @@ class SipLeg:
         return self.call.clear()
 
     async def transfer(self, target: Transfer) -> bool:
-        uri = target.sip or (f"tel:{target.number}" if target.number else "")
-        if not uri:  # a queue is a contact-center concept SIP has no verb for
-            log.warning("sip transfer needs a SIP URI or a number", queue=target.queue)
+        uri = self.transfers.uri(target, self.call.source)
+        if not uri:
+            log.warning("sip transfer has nowhere to go", queue=target.queue)
             return False
+        if self.transfers.bridged:
+            status = await self._bridged(uri)
+            if status != "no_slot":
+                self.transferred = status == "connected"
+                return self.transferred
+            log.warning("no SIP call left to dial the agent with: blind transfer instead")
         self._transfer = self.loop.create_future()
         self.call.refer(uri)
         try:
@@ -67,6 +97,18 @@ class SipLeg:
             ok = False
         self.transferred = ok
         return ok
+
+    async def _bridged(self, uri: str) -> str:
+        result: asyncio.Future[str] = self.loop.create_future()
+
+        self.call.bridge_to(
+            uri, lambda status: self.loop.call_soon_threadsafe(_settle, result, status)
+        )
+        try:
+            return await asyncio.wait_for(asyncio.shield(result), TRANSFER_TIMEOUT_S)
+        except TimeoutError:
+            self.call.cancel_bridge()
+            return "failed"
 
     async def hangup(self) -> None:
         self.call.hangup()
@@ -79,7 +121,7 @@ class SipLeg:
 
     def _ended(self, reason: str) -> None:
         log.info("sip call ended", reason=reason)
-        self.end_reason = "rtp_timeout" if reason == "RTP timeout" else "caller_hangup"
+        self.end_reason = END_REASONS.get(reason, "caller_hangup")
         self.ended.set()
         self.frames.put_nowait(None)
 
@@ -129,6 +171,11 @@ class SipHealth:
         metrics.SIP_RTP_JITTER.labels(worker).set(self.rtp_jitter_ms)
 
 
+def _settle(future: asyncio.Future[str], value: str) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
 class SipService:
     """Owns the process's SIP agent and starts a call runtime for each answered call."""
 
@@ -138,6 +185,12 @@ class SipService:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.agent: SipAgent | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        registrar = settings.sip_registrar
+        self.transfers = TransferPlan(
+            bridged=settings.sip_transfer == "bridged",
+            queues=dict(settings.queue_targets),
+            trunk_host=registrar_domain(registrar) if registrar else "",
+        )
 
     def config(self) -> SipConfig:
         s = self.settings
@@ -196,7 +249,7 @@ class SipService:
         if getattr(self._draining, "draining", False):
             return 503
         assert self.loop is not None
-        leg = SipLeg(call, self.loop)
+        leg = SipLeg(call, self.loop, self.transfers)
         self.loop.call_soon_threadsafe(self._begin, leg)
         return None
 

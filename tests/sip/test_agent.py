@@ -122,3 +122,16 @@ def test_beyond_capacity_the_next_caller_gets_503(agent: SipAgent, tmp_path: Pat
 def test_options_is_answered(agent: SipAgent, tmp_path: Path) -> None:
     r = sipp.options(tmp_path, agent.port)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_frames_are_read_from_pjsua2_vectors_exactly_and_directly() -> None:
+    import pjsua2 as pj
+
+    from sip.agent import _vector_bytes_direct, vector_bytes
+
+    frame = pj.MediaFrame()
+    pcm = bytes(range(256)) * 2 + bytes(128)
+    frame.buf = pj.ByteVector(pcm)
+    assert vector_bytes is _vector_bytes_direct  # the fast read is proven on this build
+    assert vector_bytes(frame.buf) == pcm
+    assert vector_bytes(pj.ByteVector(b"")) == b""

@@ -13,9 +13,10 @@ import pytest
 
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import words_of
-from bridge.legs.sip import SipService
+from bridge.legs.sip import SipService, TransferPlan
 from bridge.settings import Settings
 from media.resample import resample_signal
+from media.wav import read_wav
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.peers import baresip, sipp
@@ -198,3 +199,46 @@ async def test_worker_metrics_count_sip_calls_and_rtp(sip_bridge: Bridge, tmp_pa
     assert 'callbridge_sip_registered{worker="0"} 0.0' in seen  # IP-trunk mode
     assert any(s.startswith('callbridge_sip_rtp_jitter_ms_max{worker="0"}') for s in seen)
     assert 'callbridge_sip_calls{worker="0"} 0.0' in after
+
+
+def loud_seconds(pcm8k: np.ndarray) -> float:
+    frames = pcm8k[: len(pcm8k) // 160 * 160].astype(np.float64).reshape(-1, 160)
+    return float((np.sqrt((frames**2).mean(axis=1)) > 200).sum()) * 0.02
+
+
+@embedded
+@pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)")
+async def test_a_bridged_transfer_joins_caller_and_agent_and_keeps_transcribing(
+    sip_bridge: Bridge, tmp_path: Path
+) -> None:
+    """The caller asks for an agent; the bridge dials one (a baresip that answers), joins
+    the two and stays on the line: the caller's words after the hand-over are still
+    transcript events, and the agent hears the caller."""
+    later = synthesize("my card was stolen yesterday", VOICES[1])
+    caller_speech = np.concatenate(
+        [synthesize("talk to a person", VOICES[1]), np.zeros(16000 * 8, np.int16), later]
+    )
+    agent_speech = synthesize("hello this is the card team", VOICES[0])
+    async with baresip.Callee(tmp_path / "agent", agent_speech, lead_s=1.0, seconds=40) as agent:
+        service = sip_bridge.app.state.sip
+        service.transfers = TransferPlan(queues={"cards": agent.uri})
+        await baresip.call(
+            tmp_path / "caller",
+            f"sip:+441234567890@127.0.0.1:{sip_bridge.sip_port}",
+            caller_speech,
+            lead_s=11.5,
+            seconds=30,
+        )
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    transfers = [e for e in events if e["type"] == "call.transfer"]
+    assert [t["status"] for t in transfers] == ["requested", "connected"], transfers
+    after = [
+        e for e in events
+        if e["seq"] > transfers[-1]["seq"] and e["type"] == "transcript.final"
+        and e["speaker"] == "caller" and e["text"]
+    ]  # fmt: skip
+    assert after, [e for e in events if e["type"].startswith("transcript")]
+    assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
+    heard_by_agent = read_wav(sorted((tmp_path / "agent" / "rec").glob("dump-*-dec.wav"))[-1])[0]
+    assert loud_seconds(heard_by_agent) >= 1.0  # the caller's second sentence reached the agent
+    assert sip_bridge.app.state.services.calls.active == 0
