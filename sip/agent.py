@@ -235,9 +235,18 @@ class _Call(pj.Call):
         self.handle: SipCall | None = None
         self.port: _Port | None = None
         self.bridge: _Bridge | None = None
+        self.key = call_id  # pjsua2's id, kept: getId() says nothing once the call is gone
         self.ended_reason = ""  # ours, when we hung up for a reason of our own
         self.rx_packets = -1  # RTP packets received, at the last check
         self.rx_checked = 0.0  # monotonic time the count last moved
+
+    def teardown(self) -> None:
+        """The call is over: take its port out of pjmedia's conference now, on the agent
+        thread. Left to the garbage collector, a port can be half cleared while the
+        clock thread still calls it (pjsua2 lets go of the GIL inside destructors)."""
+        port, self.port = self.port, None
+        self.handle = self.bridge = None
+        del port  # the last reference: the C++ destructor removes it from the conference
 
     @_guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
@@ -493,8 +502,10 @@ class SipAgent:
     def _release(self) -> None:
         while self._ended:
             call = self._ended.pop()
-            if self._calls.get(call.getId()) is call:  # ids are reused once a call is gone
-                del self._calls[call.getId()]
+            key = call.key
+            if self._calls.get(key) is call:  # ids are reused once a call is gone
+                del self._calls[key]
+            call.teardown()
 
     def _incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
         call = _Call(self, account, prm.callId)
@@ -530,13 +541,13 @@ class SipAgent:
             try:
                 rx = call.getStreamStat(0).rtcp.rxStat
                 packets = rx.pkt
-                media[call.getId()] = MediaStats(packets, rx.loss, rx.jitterUsec.last / 1000)
+                media[call.key] = MediaStats(packets, rx.loss, rx.jitterUsec.last / 1000)
             except pj.Error:
                 continue
             if packets != call.rx_packets:
                 call.rx_packets, call.rx_checked = packets, now
             elif now - call.rx_checked >= self.config.rtp_timeout_s:
-                self._hangup(call.getId(), "RTP timeout")
+                self._hangup(call.key, "RTP timeout")
         self.media = media  # replaced whole: readers on other threads see one snapshot
 
     def _screen(self, call: SipCall) -> int | None:
@@ -575,7 +586,8 @@ class SipAgent:
             on_result("failed")
             return
         bridge.agent, caller.bridge = leg, bridge
-        self._calls[leg.getId()] = leg
+        leg.key = leg.getId()
+        self._calls[leg.key] = leg
 
     def _join(self, bridge: _Bridge) -> None:
         """Both legs have media: caller ↔ agent, and the bot stops reaching the caller."""
@@ -595,7 +607,7 @@ class SipAgent:
         caller = self._calls.get(call_id)
         bridge = caller.bridge if caller is not None else None
         if bridge is not None and not bridge.connected and bridge.agent is not None:
-            self._hangup(bridge.agent.getId())
+            self._hangup(bridge.agent.key)
 
     def _unbridge(self, call: _Call) -> None:
         """One leg of a bridged transfer ended: end the other (or report the failure)."""
@@ -607,13 +619,14 @@ class SipAgent:
             if not bridge.connected:
                 bridge.on_result("failed")  # busy, no answer, or cancelled
             else:
-                self._hangup(bridge.caller.getId(), AGENT_HUNG_UP)
+                self._hangup(bridge.caller.key, AGENT_HUNG_UP)
         elif bridge.agent is not None:
             bridge.agent.bridge = None
-            self._hangup(bridge.agent.getId())
+            self._hangup(bridge.agent.key)
 
     def _finished(self, call: _Call, reason: str) -> None:
-        self._refused.pop(call.getId(), None)
+        if self._refused.get(call.key) is call:
+            del self._refused[call.key]
         self._unbridge(call)
         if call.handle is not None:
             call.handle.on_ended(reason)
@@ -627,7 +640,7 @@ class SipAgent:
         except pj.Error as exc:
             handle.on_ended(f"dial failed: {exc.reason}")
             return
-        handle.id = call.getId()
+        handle.id = call.key = call.getId()
         self._calls[handle.id] = call
 
     def _hangup(self, call_id: int, reason: str = "") -> None:

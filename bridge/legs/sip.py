@@ -96,6 +96,8 @@ class SipLeg:
         except TimeoutError:
             ok = False
         self.transferred = ok
+        if ok:  # the caller is talking to the agent on a call of its own: we leave
+            self.call.hangup()
         return ok
 
     async def _bridged(self, uri: str) -> str:

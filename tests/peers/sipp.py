@@ -22,7 +22,7 @@ Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: sip:sipp@[local_ip]:[local_port]
 Max-Forwards: 70
-Content-Type: application/sdp
+{headers}Content-Type: application/sdp
 Content-Length: [len]
 
 v=0
@@ -81,7 +81,12 @@ def invite_expecting(
     reference = '  <Reference variables="h"/>\n' if header else ""
     scenario.write_text(
         INVITE.format(
-            media=media, status=status, check=check, via="[last_Via:]", ack_uri=INVITE_URI
+            media=media,
+            status=status,
+            check=check,
+            via="[last_Via:]",
+            ack_uri=INVITE_URI,
+            headers="",
         )
         + reference
         + "</scenario>\n"
@@ -131,6 +136,52 @@ Content-Length: 0
 ]]></send>
   <recv response="200"/>
 """
+REINVITE = """  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 {version} IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a={direction}
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action>
+      <ereg regexp="a={answer}" search_in="body" check_it="true" assign_to="d{cseq}"/>
+    </action>
+  </recv>
+  <Reference variables="d{cseq}"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+"""
+HOLD = REINVITE.format(cseq=2, version=2353687638, direction="sendonly", answer="recvonly")
+UNHOLD = REINVITE.format(cseq=3, version=2353687639, direction="sendrecv", answer="sendrecv")
 THEIR_BYE = """  <recv request="BYE" timeout="{timeout_ms}"/>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -151,11 +202,29 @@ def call(
     steps: list[str],
     timeout_s: int = 60,
     calls: int = 1,
+    headers: tuple[str, ...] = (),
+    answer_has: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """``calls`` concurrent calls: INVITE with PCMU and telephone-event, then ``steps``
-    (PAUSE, DTMF, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if all happened."""
+    """``calls`` concurrent calls: INVITE with PCMU and telephone-event (and ``headers``),
+    then ``steps`` (PAUSE, DTMF, REINVITE, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only
+    if all happened and the 200 OK matched ``answer_has`` (a regular expression)."""
     scenario = workdir / "call.xml"
-    head = INVITE.format(media=DTMF_MEDIA, status=200, check="", via=NEW_VIA, ack_uri=IN_DIALOG)
+    check = (
+        f'<action><ereg regexp="{answer_has}" search_in="msg" check_it="true" '
+        'assign_to="h"/></action>'
+        if answer_has
+        else ""
+    )
+    head = INVITE.format(
+        media=DTMF_MEDIA,
+        status=200,
+        check=check,
+        via=NEW_VIA,
+        ack_uri=IN_DIALOG,
+        headers="".join(h + "\n" for h in headers),
+    )
+    if answer_has:
+        steps = [*steps, '  <Reference variables="h"/>\n']
     scenario.write_text(head + "".join(steps) + "</scenario>\n")
     return subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number,

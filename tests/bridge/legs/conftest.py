@@ -65,13 +65,21 @@ class Bridge:
                 out.append(ev["call_id"])
         return out
 
-    async def events(self, call_id: str) -> list[dict[str, Any]]:
-        out = []
-        for _, fields in await self.redis.xrange(self.stream):
-            ev = json.loads(fields[b"e"])
-            if ev["call_id"] == call_id:
-                out.append(ev)
-        return sorted(out, key=lambda e: e["seq"])
+    async def events(self, call_id: str, settle_s: float = 5.0) -> list[dict[str, Any]]:
+        """The call's events in order. A call that has just ended on the wire may not
+        have its last events on the stream yet: wait up to ``settle_s`` for call.ended."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settle_s
+        while True:
+            out = []
+            for _, fields in await self.redis.xrange(self.stream):
+                ev = json.loads(fields[b"e"])
+                if ev["call_id"] == call_id:
+                    out.append(ev)
+            out.sort(key=lambda e: e["seq"])
+            if (out and out[-1]["type"] == "call.ended") or loop.time() >= deadline:
+                return out
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bridge.legs.sip import SipService, TransferPlan
 from bridge.settings import Settings
 from media.resample import resample_signal
 from media.wav import read_wav
+from sip.probe import options_ping
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.peers import baresip, sipp
@@ -241,4 +243,84 @@ async def test_a_bridged_transfer_joins_caller_and_agent_and_keeps_transcribing(
     assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
     heard_by_agent = read_wav(sorted((tmp_path / "agent" / "rec").glob("dump-*-dec.wav"))[-1])[0]
     assert loud_seconds(heard_by_agent) >= 1.0  # the caller's second sentence reached the agent
+    assert sip_bridge.app.state.services.calls.active == 0
+
+
+@embedded
+@pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)")
+async def test_a_blind_transfer_refers_the_caller_to_the_agent(
+    sip_bridge: Bridge, tmp_path: Path
+) -> None:
+    """With CALLBRIDGE_SIP_TRANSFER=refer the bridge sends REFER: the caller's phone (a
+    baresip) calls the agent (another baresip) itself and the bridge leaves the call."""
+    caller_speech = np.concatenate(
+        [synthesize("talk to a person", VOICES[1]), np.zeros(16000 * 6, np.int16)]
+    )
+    agent_speech = synthesize("hello this is the card team", VOICES[0])
+    async with baresip.Callee(tmp_path / "agent", agent_speech, lead_s=1.0, seconds=35) as agent:
+        service = sip_bridge.app.state.sip
+        service.transfers = TransferPlan(bridged=False, queues={"cards": agent.uri})
+        heard = await baresip.call(
+            tmp_path / "caller",
+            f"sip:+441234567890@127.0.0.1:{sip_bridge.sip_port}",
+            caller_speech,
+            lead_s=11.5,
+            seconds=28,
+        )
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    transfers = [e for e in events if e["type"] == "call.transfer"]
+    assert [t["status"] for t in transfers] == ["requested", "connected"], transfers
+    assert "Call with sip:caller@127.0.0.1" in agent.log, agent.log[-2000:]  # it called
+    assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
+    assert loud_seconds(heard) > 0
+
+
+@embedded
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_hold_and_resume_by_re_invite_keep_the_call_going(
+    sip_bridge: Bridge, tmp_path: Path
+) -> None:
+    """The caller puts the bridge on hold (sendonly → we answer recvonly) and takes it off
+    again; media is connected again and the caller's key still reaches the flow."""
+    steps = [
+        sipp.PAUSE.format(ms=1500), sipp.HOLD, sipp.PAUSE.format(ms=1500), sipp.UNHOLD,
+        sipp.PAUSE.format(ms=1500), sipp.DTMF.format(digit=1), sipp.PAUSE.format(ms=3000),
+        sipp.OUR_BYE,
+    ]  # fmt: skip
+    r = await asyncio.to_thread(sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890", steps)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    assert [e["digits"] for e in events if e["type"] == "call.dtmf"][:1] == ["1"]
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert "for_balance" in states, states
+    assert events[-1]["type"] == "call.ended" and events[-1]["reason"] == "caller_hangup"
+
+
+@embedded
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_session_timers_are_negotiated(sip_bridge: Bridge, tmp_path: Path) -> None:
+    """RFC 4028: a caller that asks for session timers gets Session-Expires back."""
+    r = await asyncio.to_thread(
+        sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890",
+        [sipp.PAUSE.format(ms=500), sipp.OUR_BYE],
+        headers=("Supported: timer", "Session-Expires: 1800;refresher=uac"),
+        answer_has="Session-Expires: *1800",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+@embedded
+async def test_malformed_sip_is_dropped_and_the_agent_keeps_answering(sip_bridge: Bridge) -> None:
+    junk = [
+        b"\x00\xff garbage \r\n\r\n",
+        b"INVITE sip:+441234567890@127.0.0.1 SIP/2.0\r\nVia: nonsense\r\n\r\n",
+        b"INVITE sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: 1\r\nCSeq: abc INVITE\r\n"
+        b"Content-Length: 99999\r\n\r\nv=0",
+        b"OPTIONS sip:127.0.0.1 SIP/2.0\r\n" + b"X-Long: " + b"a" * 60000 + b"\r\n\r\n",
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for packet in junk:
+            sock.sendto(packet, ("127.0.0.1", sip_bridge.sip_port))
+    await asyncio.sleep(0.5)
+    assert await asyncio.to_thread(options_ping, "127.0.0.1", sip_bridge.sip_port)
     assert sip_bridge.app.state.services.calls.active == 0
