@@ -2,7 +2,7 @@
 
 The agent thread asks :meth:`SipService.screen` about each INVITE (answer, or a
 status to refuse with); an answered call gets a :class:`SipLeg` on the event loop.
-Caller frames come from pjmedia's clock thread through ``call_soon_threadsafe``
+Caller frames come from pjmedia's clock thread through a :class:`FrameInbox`
 and are the call's clock, as with the carriers; bot frames go back through the
 call's bounded queue, which the clock thread drains every 20 ms, so the leg keeps
 it a few frames deep and ``clear`` empties it on barge-in.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -50,25 +51,53 @@ class TransferPlan:
         return f"sip:{value}@{self.trunk_host or source}"
 
 
+class FrameInbox:
+    """Caller frames from pjmedia's clock thread to the event loop. The clock serves every
+    call of the agent in one burst each 20 ms: the loop is woken once per burst, not
+    once per frame, and each leg takes its frames in the order they came."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._frames: deque[tuple[SipLeg, bytes | None]] = deque()
+        self._armed = False  # a drain is scheduled and has not started yet
+
+    def put(self, leg: SipLeg, pcm: bytes | None) -> None:
+        """Any thread. ``None`` tells the leg its SIP call is over, after its frames."""
+        self._frames.append((leg, pcm))  # appended before the flag is read: never lost
+        if not self._armed:
+            self._armed = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._armed = False
+        frames = self._frames
+        while frames:
+            leg, pcm = frames.popleft()
+            leg.feed(pcm)
+
+
 class SipLeg:
     def __init__(
         self,
         call: SipCall,
         loop: asyncio.AbstractEventLoop,
         transfers: TransferPlan | None = None,
+        inbox: FrameInbox | None = None,
     ) -> None:
         self.call, self.loop = call, loop
         self.transfers = transfers or TransferPlan()
-        self.frames: asyncio.Queue[bytes | None] = asyncio.Queue()
+        inbox = inbox or FrameInbox(loop)
         self.runtime: CallRuntime | None = None
         self.transferred = False
         self.ended = asyncio.Event()  # the SIP call is over (or never got going)
         self.end_reason = "caller_hangup"
+        self._early: list[bytes] = []  # frames before the runtime started
+        self._done = asyncio.Event()  # this leg is finished with its runtime
         self._transfer: asyncio.Future[bool] | None = None
         # pjsua2 threads → this loop
-        call.on_frame = lambda pcm: loop.call_soon_threadsafe(self.frames.put_nowait, pcm)
+        call.on_frame = lambda pcm: inbox.put(self, pcm)
         call.on_dtmf = lambda digit: loop.call_soon_threadsafe(self._dtmf, digit)
-        call.on_ended = lambda reason: loop.call_soon_threadsafe(self._ended, reason)
+        call.on_ended = lambda reason: self._sip_ended(reason, inbox)
         call.on_transfer = lambda code, final: loop.call_soon_threadsafe(
             self._transfer_status, code, final
         )
@@ -121,11 +150,9 @@ class SipLeg:
         if self.runtime is not None and len(digit) == 1 and digit in "0123456789*#ABCD":
             self.runtime.dtmf(digit)
 
-    def _ended(self, reason: str) -> None:
-        log.info("sip call ended", reason=reason)
+    def _sip_ended(self, reason: str, inbox: FrameInbox) -> None:  # on the agent thread
         self.end_reason = END_REASONS.get(reason, "caller_hangup")
-        self.ended.set()
-        self.frames.put_nowait(None)
+        inbox.put(self, None)  # after the frames that came before it
 
     def _transfer_status(self, code: int, final: bool) -> None:
         fut = self._transfer
@@ -139,20 +166,43 @@ class SipLeg:
     # -- the call -----------------------------------------------------------------------
 
     async def run(self, runtime: CallRuntime) -> None:
+        """Until the SIP call or the conversation is over; the frames arrive in feed()."""
         self.runtime = runtime
+        early, self._early = self._early, []
+        for pcm in early:
+            self.feed(pcm)
         try:
-            while (pcm := await self.frames.get()) is not None:
-                runtime.caller_frame(np.frombuffer(pcm, dtype=np.int16))
-                while self.call.outbound.qsize() < LEAD_FRAMES:
-                    bot = runtime.bot_frame()
-                    if bot is None:
-                        break
-                    self.call.play(bot.tobytes())
-                if runtime.ended.is_set():
-                    self.call.hangup()
-                    break
+            await self._done.wait()
         finally:
             runtime.caller_hung_up(self.end_reason)
+
+    def feed(self, pcm: bytes | None) -> None:
+        """One caller frame (the call's clock), or None: the SIP call is over."""
+        if pcm is None:
+            log.info("sip call ended", reason=self.end_reason)
+            self.ended.set()
+            self._done.set()
+            return
+        runtime = self.runtime
+        if runtime is None or self._done.is_set():
+            if runtime is None and not self.ended.is_set():
+                self._early.append(pcm)
+            return
+        try:
+            runtime.caller_frame(np.frombuffer(pcm, dtype=np.int16))
+            while self.call.outbound.qsize() < LEAD_FRAMES:
+                bot = runtime.bot_frame()
+                if bot is None:
+                    break
+                self.call.play(bot.tobytes())
+        except Exception:  # one call's bug ends that call, not the others in the inbox
+            log.exception("sip call frame failed")
+            self.call.hangup()
+            self._done.set()
+            return
+        if runtime.ended.is_set():
+            self.call.hangup()
+            self._done.set()
 
 
 @dataclass(frozen=True)
@@ -185,6 +235,7 @@ class SipService:
         self.settings, self.calls = settings, calls
         self._draining = draining
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.inbox: FrameInbox | None = None
         self.agent: SipAgent | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         registrar = settings.sip_registrar
@@ -215,6 +266,7 @@ class SipService:
         """Start the agent; with ``report_as``, its health goes to this process's metrics
         under that worker name once a second (a pool's workers report to the pool)."""
         self.loop = asyncio.get_running_loop()
+        self.inbox = FrameInbox(self.loop)
         self.agent = SipAgent(self.config(), self.screen)
         await asyncio.to_thread(self.agent.start)
         log.info("sip listening", port=self.agent.port)
@@ -250,8 +302,8 @@ class SipService:
         """On the agent thread: answer (None) or refuse with a status code."""
         if getattr(self._draining, "draining", False):
             return 503
-        assert self.loop is not None
-        leg = SipLeg(call, self.loop, self.transfers)
+        assert self.loop is not None and self.inbox is not None
+        leg = SipLeg(call, self.loop, self.transfers, self.inbox)
         self.loop.call_soon_threadsafe(self._begin, leg)
         return None
 
