@@ -30,7 +30,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,85 +40,26 @@ import httpx
 import psutil
 
 from bench.carriers import bench_flow
-from tests.servers import free_port, free_udp_port
+from tests.peers import sipp as sipp_peer
+from tests.servers import free_port, free_udp_port, free_udp_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = "tests.fakes.trivial_engine:TrivialEngine"
 WORKER_CALLS = 3
 NUMBER = "+441234567890"
 
-SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="callbridge sip load">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=load 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio [field0] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <pause milliseconds="{hold_ms}"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: sip:sipp@[local_ip]:[local_port]
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <recv response="200"/>
-</scenario>
-"""
+# The load call: sipp's INVITE (its media port from the injection file, so each call's
+# RTP goes to its own port of the peer), a hold, and our BYE.
+MEDIA = "m=audio [field0] RTP/AVP 0\na=rtpmap:0 PCMU/8000"
 
 
-def free_run(n: int) -> int:
-    """The first of ``n`` consecutive free UDP ports (even, for RTP)."""
-    for _ in range(100):
-        first = free_udp_port() & ~1
-        socks: list[socket.socket] = []
-        try:
-            for p in range(first, first + n):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind(("127.0.0.1", p))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no run of {n} free UDP ports")
+def scenario(hold_s: float) -> str:
+    invite = sipp_peer.INVITE.format(
+        media=MEDIA, status=200, check="", via=sipp_peer.NEW_VIA, ack_uri=sipp_peer.IN_DIALOG,
+        headers="",
+    )  # fmt: skip
+    hold = sipp_peer.PAUSE.format(ms=int(hold_s * 1000))
+    return invite + hold + sipp_peer.OUR_BYE + "</scenario>\n"
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -191,8 +131,8 @@ def start_bridge(
         CALLBRIDGE_PORT=str(http_port),
         CALLBRIDGE_SIP_PORT=str(sip_port),
         CALLBRIDGE_SIP_BIND="127.0.0.1",
-        CALLBRIDGE_SIP_WORKER_BASE_PORT=str(free_run(workers)),
-        CALLBRIDGE_SIP_RTP_PORT=str(free_run(workers * 42)),
+        CALLBRIDGE_SIP_WORKER_BASE_PORT=str(free_udp_ports(workers)),
+        CALLBRIDGE_SIP_RTP_PORT=str(free_udp_ports(workers * 42)),
         CALLBRIDGE_ENGINE=TRIVIAL,
         CALLBRIDGE_DEFAULT_FLOW=str(bench_flow(tmp, sentences=int(args.hold / 0.3) + 100)),
         CALLBRIDGE_LOG_LEVEL="warning",
@@ -213,7 +153,7 @@ async def bridge_run(
     sip_port: int,
     workers: int,
 ) -> dict[str, float]:
-    rtp_first = free_run(2 * args.calls)
+    rtp_first = free_udp_ports(2 * args.calls)
     out = tmp / "peer.json"
     rtp = None
     try:
@@ -233,12 +173,12 @@ async def bridge_run(
             (tmp / "ports.csv").write_text(
                 "SEQUENTIAL\n" + "".join(f"{rtp_first + 2 * i}\n" for i in range(args.calls))
             )
-            (tmp / "load.xml").write_text(SCENARIO.format(hold_ms=int(args.hold * 1000)))
+            (tmp / "load.xml").write_text(scenario(args.hold))
             sipp = await asyncio.create_subprocess_exec(
                 "sipp", f"127.0.0.1:{sip_port}", "-sf", str(tmp / "load.xml"),
                 "-inf", str(tmp / "ports.csv"), "-s", NUMBER,
                 "-m", str(args.calls), "-l", str(args.calls), "-r", str(args.rate),
-                "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_run(4)),
+                "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_ports(4)),
                 "-timeout", str(int(args.hold + 120)), "-timeout_error", "-nostdin",
                 "-trace_err", "-error_file", str(tmp / "sipp.err"),
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp,
@@ -282,7 +222,7 @@ async def bridge_run(
 
 
 def baseline_run(calls: int, seconds: float, tmp: Path) -> dict[str, float]:
-    first, sender_first = free_run(2 * calls), free_run(2 * calls)
+    first, sender_first = free_udp_ports(2 * calls), free_udp_ports(2 * calls)
     out, sender_out = tmp / "baseline.json", tmp / "baseline-sender.json"
     measuring = peer(first, calls, out)
     time.sleep(0.5)

@@ -35,6 +35,25 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def free_udp_ports(n: int) -> int:
+    """The first of ``n`` consecutive free UDP ports on loopback (an even one: RTP)."""
+    for _ in range(100):
+        first = free_udp_port() & ~1
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + n):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no run of {n} free UDP ports")
+
+
 class RedisServerProcess:
     """A redis-server on a loopback TCP port, owned by the test (so it may be stopped)."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +18,7 @@ from bridge import kamailio
 from bridge.sip_pool import SipWorkerPool
 from tests.bridge.legs.conftest import Bridge, running_bridge
 from tests.peers import sipp
-from tests.servers import free_udp_port
+from tests.servers import free_udp_port, free_udp_ports
 
 TRIVIAL = "tests.fakes.trivial_engine:TrivialEngine"  # no speech models: SIP is under test
 NUMBER = "+441234567890"
@@ -32,43 +32,16 @@ pytestmark = [
 embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
 
-def free_udp_ports(n: int) -> int:
-    """The first of ``n`` consecutive free UDP ports on loopback."""
-    for _ in range(50):
-        first = free_udp_port()
-        socks = []
-        try:
-            for p in range(first, first + n):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no run of free UDP ports")
-
-
 @pytest.fixture
-async def pool_bridge(
-    tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Bridge]:
-    async with running_bridge(
-        tmp_path,
-        redis_url,
-        stream_name,
-        monkeypatch,
-        sip_port=free_udp_port(),
-        sip_bind="127.0.0.1",
-        sip_workers=2,
-        sip_worker_base_port=free_udp_ports(2),
-        sip_rtp_port=free_udp_ports(100),
-        engine=TRIVIAL,
-        drain_timeout_s=5,
-    ) as b:
-        yield b
+def sip_settings() -> dict[str, Any]:
+    """``sip_bridge`` as a pool: two workers behind Kamailio."""
+    return {
+        "sip_workers": 2,
+        "sip_worker_base_port": free_udp_ports(2),
+        "sip_rtp_port": free_udp_ports(100),
+        "engine": TRIVIAL,
+        "drain_timeout_s": 5,
+    }
 
 
 def pool_of(b: Bridge) -> SipWorkerPool:
@@ -104,9 +77,9 @@ async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0)
 
 @embedded
 async def test_calls_spread_over_workers_and_reach_the_flow(
-    pool_bridge: Bridge, tmp_path: Path
+    sip_bridge: Bridge, tmp_path: Path
 ) -> None:
-    b = pool_bridge
+    b = sip_bridge
     call = asyncio.create_task(asyncio.to_thread(hold, tmp_path / "a", b.sip_port, 4, 3000))
     peak: dict[str, float] = {}
     while not call.done():
@@ -138,9 +111,9 @@ async def _calls_are(b: Bridge, n: float) -> bool:
 
 @embedded
 async def test_beyond_the_pool_capacity_the_caller_gets_503_with_retry_after(
-    pool_bridge: Bridge, tmp_path: Path
+    sip_bridge: Bridge, tmp_path: Path
 ) -> None:
-    b = pool_bridge
+    b = sip_bridge
     results: list[subprocess.CompletedProcess[str]] = []
     held = threading.Thread(
         target=lambda: results.append(hold(tmp_path / "h", b.sip_port, 6, 5000))
@@ -162,9 +135,9 @@ async def test_beyond_the_pool_capacity_the_caller_gets_503_with_retry_after(
 
 @embedded
 async def test_a_dead_worker_is_routed_around_and_started_again(
-    pool_bridge: Bridge, tmp_path: Path
+    sip_bridge: Bridge, tmp_path: Path
 ) -> None:
-    b = pool_bridge
+    b = sip_bridge
     pool = pool_of(b)
     dead = pool.workers[0].proc
     assert dead is not None

@@ -19,7 +19,7 @@ from bridge.settings import Settings
 from bridge.web.app import create_app
 from tests.fakes.twilio_rest import FakeTwilio
 from tests.fakes.vonage_rest import FakeVonage, rsa_key, self_signed
-from tests.servers import free_port, free_udp_port
+from tests.servers import free_port
 
 ACCOUNT, TOKEN = "AC" + "1" * 32, "twilio-test-auth-token"
 VONAGE_APP = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
@@ -87,33 +87,6 @@ async def bridge(
     tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Bridge]:
     async with running_bridge(tmp_path, redis_url, stream_name, monkeypatch) as b:
-        yield b
-
-
-@pytest.fixture
-def sip_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Extra settings for ``sip_bridge`` (parametrize indirectly to change them)."""
-    return getattr(request, "param", {})
-
-
-@pytest.fixture
-async def sip_bridge(
-    tmp_path: Path,
-    redis_url: str,
-    stream_name: str,
-    monkeypatch: pytest.MonkeyPatch,
-    sip_settings: dict[str, Any],
-) -> AsyncIterator[Bridge]:
-    """The bridge with its SIP agent on a free UDP port of loopback."""
-    async with running_bridge(
-        tmp_path,
-        redis_url,
-        stream_name,
-        monkeypatch,
-        sip_port=free_udp_port(),
-        sip_bind="127.0.0.1",
-        **sip_settings,
-    ) as b:
         yield b
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -208,39 +209,49 @@ def loud_seconds(pcm8k: np.ndarray) -> float:
     return float((np.sqrt((frames**2).mean(axis=1)) > 200).sum()) * 0.02
 
 
+async def ask_for_a_person(
+    b: Bridge, tmp_path: Path, caller_speech: np.ndarray, seconds: int, bridged: bool
+) -> tuple[list[dict[str, Any]], baresip.Callee, np.ndarray]:
+    """A baresip caller asks for a person; the flow's queue reaches another baresip,
+    the agent, which answers at once and speaks. Returns the call's events, the agent
+    and what the caller heard, once the transfer connected and the call ended."""
+    agent_speech = synthesize("hello this is the card team", VOICES[0])
+    async with baresip.Callee(
+        tmp_path / "agent", agent_speech, lead_s=1.0, seconds=seconds + 10
+    ) as agent:
+        b.app.state.sip.transfers = TransferPlan(bridged=bridged, queues={"cards": agent.uri})
+        heard = await baresip.call(
+            tmp_path / "caller",
+            f"sip:+441234567890@127.0.0.1:{b.sip_port}",
+            np.concatenate([synthesize("talk to a person", VOICES[1]), caller_speech]),
+            lead_s=11.5,
+            seconds=seconds,
+        )
+    events = await b.events((await b.calls())[0])
+    transfers = [e for e in events if e["type"] == "call.transfer"]
+    assert [t["status"] for t in transfers] == ["requested", "connected"], transfers
+    assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
+    return events, agent, heard
+
+
 @embedded
 @pytest.mark.skipif(not baresip.available(), reason="baresip is not installed (make test does)")
 async def test_a_bridged_transfer_joins_caller_and_agent_and_keeps_transcribing(
     sip_bridge: Bridge, tmp_path: Path
 ) -> None:
-    """The caller asks for an agent; the bridge dials one (a baresip that answers), joins
-    the two and stays on the line: the caller's words after the hand-over are still
-    transcript events, and the agent hears the caller."""
-    later = synthesize("my card was stolen yesterday", VOICES[1])
-    caller_speech = np.concatenate(
-        [synthesize("talk to a person", VOICES[1]), np.zeros(16000 * 8, np.int16), later]
+    """The bridge dials the agent, joins the two and stays on the line: the caller's
+    words after the hand-over are still transcript events, and the agent hears them."""
+    later = np.concatenate(
+        [np.zeros(16000 * 8, np.int16), synthesize("my card was stolen yesterday", VOICES[1])]
     )
-    agent_speech = synthesize("hello this is the card team", VOICES[0])
-    async with baresip.Callee(tmp_path / "agent", agent_speech, lead_s=1.0, seconds=40) as agent:
-        service = sip_bridge.app.state.sip
-        service.transfers = TransferPlan(queues={"cards": agent.uri})
-        await baresip.call(
-            tmp_path / "caller",
-            f"sip:+441234567890@127.0.0.1:{sip_bridge.sip_port}",
-            caller_speech,
-            lead_s=11.5,
-            seconds=30,
-        )
-    events = await sip_bridge.events((await sip_bridge.calls())[0])
-    transfers = [e for e in events if e["type"] == "call.transfer"]
-    assert [t["status"] for t in transfers] == ["requested", "connected"], transfers
+    events, _, _ = await ask_for_a_person(sip_bridge, tmp_path, later, 30, bridged=True)
+    connected = next(e["seq"] for e in events if e.get("status") == "connected")
     after = [
         e for e in events
-        if e["seq"] > transfers[-1]["seq"] and e["type"] == "transcript.final"
+        if e["seq"] > connected and e["type"] == "transcript.final"
         and e["speaker"] == "caller" and e["text"]
     ]  # fmt: skip
     assert after, [e for e in events if e["type"].startswith("transcript")]
-    assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
     heard_by_agent = read_wav(sorted((tmp_path / "agent" / "rec").glob("dump-*-dec.wav"))[-1])[0]
     assert loud_seconds(heard_by_agent) >= 1.0  # the caller's second sentence reached the agent
     assert sip_bridge.app.state.services.calls.active == 0
@@ -251,27 +262,11 @@ async def test_a_bridged_transfer_joins_caller_and_agent_and_keeps_transcribing(
 async def test_a_blind_transfer_refers_the_caller_to_the_agent(
     sip_bridge: Bridge, tmp_path: Path
 ) -> None:
-    """With CALLBRIDGE_SIP_TRANSFER=refer the bridge sends REFER: the caller's phone (a
-    baresip) calls the agent (another baresip) itself and the bridge leaves the call."""
-    caller_speech = np.concatenate(
-        [synthesize("talk to a person", VOICES[1]), np.zeros(16000 * 6, np.int16)]
-    )
-    agent_speech = synthesize("hello this is the card team", VOICES[0])
-    async with baresip.Callee(tmp_path / "agent", agent_speech, lead_s=1.0, seconds=35) as agent:
-        service = sip_bridge.app.state.sip
-        service.transfers = TransferPlan(bridged=False, queues={"cards": agent.uri})
-        heard = await baresip.call(
-            tmp_path / "caller",
-            f"sip:+441234567890@127.0.0.1:{sip_bridge.sip_port}",
-            caller_speech,
-            lead_s=11.5,
-            seconds=28,
-        )
-    events = await sip_bridge.events((await sip_bridge.calls())[0])
-    transfers = [e for e in events if e["type"] == "call.transfer"]
-    assert [t["status"] for t in transfers] == ["requested", "connected"], transfers
+    """With CALLBRIDGE_SIP_TRANSFER=refer the bridge sends REFER: the caller's phone
+    calls the agent itself and the bridge leaves the call."""
+    quiet = np.zeros(16000 * 6, np.int16)
+    _, agent, heard = await ask_for_a_person(sip_bridge, tmp_path, quiet, 28, bridged=False)
     assert "Call with sip:caller@127.0.0.1" in agent.log, agent.log[-2000:]  # it called
-    assert events[-1]["type"] == "call.ended" and events[-1]["outcome"] == "transferred"
     assert loud_seconds(heard) > 0
 
 
