@@ -16,28 +16,24 @@ in C for SIP calls.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import gc
-import ipaddress
 import logging
 import os
 import queue
-import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pjsua2 as pj
 
 from media.format import HOUSE_RATE
+from sip.addresses import from_allowed, registrar_domain, request_user, uri_user
+from sip.config import MediaStats, SipConfig
+from sip.media import BridgePort, guarded
 
 log = logging.getLogger("sip.pjsua2")
-FRAME_BYTES = HOUSE_RATE // 50 * 2  # 640: 20 ms of 16-bit mono
-SILENCE = bytes(FRAME_BYTES)
 # SIP events wake the poll at once; only our own jobs (hang up, transfer) wait for it.
 POLL_MS = 20
 # pjmedia's clock thread takes the GIL for every frame of every call: a thread waiting
@@ -46,48 +42,6 @@ POLL_MS = 20
 SWITCH_INTERVAL_S = 0.001
 AGENT_HUNG_UP = "agent hung up"  # the end reason of a bridged caller whose agent left
 OUT_QUEUE_FRAMES = 25  # 500 ms of bot audio handed over at most; barge-in drops it at once
-
-
-@dataclass(frozen=True)
-class MediaStats:
-    """One call's incoming RTP, from pjmedia's stream statistics."""
-
-    packets: int
-    lost: int
-    jitter_ms: float
-
-    @property
-    def loss_ratio(self) -> float:
-        return self.lost / max(1, self.packets + self.lost)
-
-
-@dataclass(frozen=True)
-class SipConfig:
-    port: int = 5060
-    bind: str = "0.0.0.0"
-    public_address: str = ""  # what goes into Contact/SDP when behind NAT
-    # IP-trunk mode: INVITEs are accepted only from these networks (empty: from anyone).
-    allowed_sources: tuple[str, ...] = ()
-    # Dialled numbers (request-URI user parts) this agent answers; None: any.
-    numbers: frozenset[str] | None = None
-    max_calls: int = 4  # pjsua2's compiled limit (PJSUA_MAX_CALLS) in the PyPI wheel
-    # Calls answered at once; one slot less than pjsua2 has, so the call after the last
-    # gets our 503 (a load balancer moves on) instead of pjsua2's stateless 486.
-    capacity: int = 3
-    # Registration mode (a PBX or a trunk that wants it): register as ``user`` at
-    # ``registrar`` (a SIP URI), answering digest challenges with ``password``.
-    registrar: str = ""
-    user: str = "callbridge"
-    password: str = field(default="", repr=False)
-    register_expiry_s: int = 300
-    # A peer that stops sending RTP this long (it vanished, or its network did) is hung up.
-    rtp_timeout_s: float = 30.0
-    retry_after_s: int = 5  # in a 503 at capacity or while draining
-    # First local RTP port, and how many above it calls may use: processes on one host
-    # get ranges of their own so they never race for the same ports.
-    rtp_port: int = 4000
-    rtp_port_range: int = 0
-    log_level: int = 1
 
 
 class SipCall:
@@ -139,72 +93,6 @@ class SipCall:
         self.agent.submit(lambda: self.agent._cancel_bridge(self.id))
 
 
-def _guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """pjsua2 calls these from C++: an exception escaping one aborts the whole process
-    (e.g. a loop that closed while the clock thread still delivers a frame). Log it and
-    carry on: one call's bug must not end every call."""
-
-    @functools.wraps(method)
-    def call(*args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:
-            log.exception("SIP callback %s failed", method.__name__)
-
-    return call
-
-
-_VECTOR = ctypes.POINTER(ctypes.c_void_p)
-
-
-def _vector_bytes_direct(vec: pj.ByteVector) -> bytes:
-    """The bytes of a ``std::vector<unsigned char>``, copied in one go from its begin
-    and end pointers (the first two words of the vector in libstdc++). SWIG's own
-    conversion walks the vector an element at a time from Python: ~200 µs a 640-byte
-    frame, 10 ms of CPU per call-second; this takes ~1.5 µs."""
-    p = ctypes.cast(int(vec.this), _VECTOR)
-    return ctypes.string_at(p[0], p[1] - p[0]) if p[0] else b""  # empty: no storage
-
-
-def _vector_reader() -> Callable[[pj.ByteVector], bytes]:
-    """The direct read where it is proven right on this build, else SWIG's."""
-    probe = bytes(range(256)) * 3
-    with contextlib.suppress(Exception):
-        if _vector_bytes_direct(pj.ByteVector(probe)) == probe:
-            return _vector_bytes_direct
-    log.warning("pjsua2 frames are read the slow way: the vector layout is not the expected one")
-    return bytes
-
-
-vector_bytes = _vector_reader()
-
-
-class _Port(pj.AudioMediaPort):
-    """The bridge port of one call: callbacks run on pjmedia's clock thread."""
-
-    def __init__(self, call: SipCall) -> None:
-        super().__init__()
-        self.call = call
-
-    @_guarded
-    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
-        try:
-            pcm = self.call.outbound.get_nowait()
-        except queue.Empty:
-            return  # the frame type stays NONE: the bridge plays silence
-        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = pj.ByteVector(pcm)
-        frame.size = len(pcm)
-
-    @_guarded
-    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
-        call = self.call
-        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
-            call.on_frame(vector_bytes(frame.buf))
-            return
-        call.on_frame(SILENCE)  # nothing this tick: the call's clock still runs
-
-
 def _active_audio(call: pj.Call) -> pj.AudioMedia | None:
     info = call.getInfo()  # held: iterating a temporary's media vector reads freed memory
     for mi in info.media:
@@ -233,7 +121,7 @@ class _Call(pj.Call):
         super().__init__(account, call_id)
         self.agent = agent
         self.handle: SipCall | None = None
-        self.port: _Port | None = None
+        self.port: BridgePort | None = None
         self.bridge: _Bridge | None = None
         self.key = call_id  # pjsua2's id, kept: getId() says nothing once the call is gone
         self.ended_reason = ""  # ours, when we hung up for a reason of our own
@@ -248,7 +136,7 @@ class _Call(pj.Call):
         self.handle = self.bridge = None
         del port  # the last reference: the C++ destructor removes it from the conference
 
-    @_guarded
+    @guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         bridge = self.bridge
         if bridge is not None and self is bridge.agent:
@@ -261,7 +149,7 @@ class _Call(pj.Call):
         if self.port is None:
             fmt = pj.MediaFormatAudio()
             fmt.init(pj.PJMEDIA_FORMAT_PCM, HOUSE_RATE, 1, 20_000, 16)
-            self.port = _Port(handle)
+            self.port = BridgePort(handle)
             self.port.createPort(f"cb{self.getId()}", fmt)
         # Media can change on re-INVITE (hold, codec change): connect both ways again.
         audio.startTransmit(self.port)
@@ -270,17 +158,17 @@ class _Call(pj.Call):
         else:
             self.port.startTransmit(audio)
 
-    @_guarded
+    @guarded
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         if self.handle is not None:
             self.handle.on_dtmf(prm.digit)
 
-    @_guarded
+    @guarded
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         if self.handle is not None:
             self.handle.on_transfer(prm.statusCode, prm.finalNotify)
 
-    @_guarded
+    @guarded
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.handle is not None:
@@ -294,11 +182,11 @@ class _Account(pj.Account):
         super().__init__()
         self.agent = agent
 
-    @_guarded
+    @guarded
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.agent._incoming(self, prm)
 
-    @_guarded
+    @guarded
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         self.agent._registration(prm.code, prm.reason, prm.expiration)
 
@@ -324,25 +212,6 @@ def _quiet_stdout() -> Iterator[None]:
 
 _lock = threading.Lock()
 _running: SipAgent | None = None
-
-_USER = re.compile(r"sips?:([^@;>]+)@")
-
-
-def uri_user(uri: str) -> str:
-    """The user part of a SIP URI in any header form (``"Name" <sip:123@host>;tag=x``)."""
-    m = _USER.search(uri)
-    return m.group(1) if m else ""
-
-
-def registrar_domain(uri: str) -> str:
-    """The host of a registrar's URI (``sip:pbx.example.com:5060;transport=udp``)."""
-    return uri.split(":", 1)[-1].split(";", 1)[0].split(":", 1)[0]
-
-
-def request_user(whole_msg: str) -> str:
-    """The user part of the request-URI: the number the caller dialled."""
-    first = whole_msg.split("\r\n", 1)[0].split(" ")
-    return uri_user(first[1] + ">") if len(first) > 1 else ""
 
 
 @dataclass
@@ -552,7 +421,7 @@ class SipAgent:
 
     def _screen(self, call: SipCall) -> int | None:
         allowed = self.config.allowed_sources
-        if allowed and not _from_allowed(call.source, allowed):
+        if allowed and not from_allowed(call.source, allowed):
             return 403
         numbers = self.config.numbers
         if numbers is not None and call.dialled not in numbers:
@@ -661,11 +530,3 @@ def _header(name: str, value: str) -> pj.SipHeader:
     h = pj.SipHeader()
     h.hName, h.hValue = name, value
     return h
-
-
-def _from_allowed(source: str, allowed: tuple[str, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(source.strip("[]"))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(net, strict=False) for net in allowed)

@@ -25,7 +25,9 @@ from bridge.conversation.service import CallService
 from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.interpreter import Transfer
-from sip.agent import AGENT_HUNG_UP, SipAgent, SipCall, SipConfig, registrar_domain, uri_user
+from sip.addresses import registrar_domain, uri_user
+from sip.agent import AGENT_HUNG_UP, SipAgent, SipCall
+from sip.config import SipConfig
 
 log = logs.get_logger(__name__)
 LEAD_FRAMES = 3  # bot frames queued ahead of pjmedia's clock

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sip.agent import SipAgent, SipConfig
+from sip.agent import SipAgent
+from sip.config import SipConfig
 from tests.peers import sipp
 from tests.servers import free_udp_port
 

@@ -1,0 +1,93 @@
+"""Audio between pjmedia and Python: each call's bridge port, its 20 ms frames, and the
+guard that every pjsua2 callback wears.
+
+The port's callbacks run on pjmedia's clock thread: they only move bytes through the
+call's thread-safe queues and callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import logging
+import queue
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+
+from media.format import HOUSE_RATE
+
+if TYPE_CHECKING:
+    from sip.agent import SipCall
+
+log = logging.getLogger("sip.pjsua2")
+FRAME_BYTES = HOUSE_RATE // 50 * 2  # 640: 20 ms of 16-bit mono
+SILENCE = bytes(FRAME_BYTES)
+
+
+def guarded(method: Callable[..., None]) -> Callable[..., None]:
+    """pjsua2 calls these from C++: an exception escaping one aborts the whole process
+    (e.g. a loop that closed while the clock thread still delivers a frame). Log it and
+    carry on: one call's bug must not end every call."""
+
+    @functools.wraps(method)
+    def call(*args: Any) -> None:
+        try:
+            method(*args)
+        except Exception:
+            log.exception("SIP callback %s failed", method.__name__)
+
+    return call
+
+
+_VECTOR = ctypes.POINTER(ctypes.c_void_p)
+
+
+def _vector_bytes_direct(vec: pj.ByteVector) -> bytes:
+    """The bytes of a ``std::vector<unsigned char>``, copied in one go from its begin
+    and end pointers (the first two words of the vector in libstdc++). SWIG's own
+    conversion walks the vector an element at a time from Python: ~200 µs a 640-byte
+    frame, 10 ms of CPU per call-second; this takes ~1.5 µs."""
+    p = ctypes.cast(int(vec.this), _VECTOR)
+    return ctypes.string_at(p[0], p[1] - p[0]) if p[0] else b""  # empty: no storage
+
+
+def _vector_reader() -> Callable[[pj.ByteVector], bytes]:
+    """The direct read where it is proven right on this build, else SWIG's."""
+    probe = bytes(range(256)) * 3
+    with contextlib.suppress(Exception):
+        if _vector_bytes_direct(pj.ByteVector(probe)) == probe:
+            return _vector_bytes_direct
+    log.warning("pjsua2 frames are read the slow way: the vector layout is not the expected one")
+    return bytes
+
+
+vector_bytes = _vector_reader()
+
+
+class BridgePort(pj.AudioMediaPort):
+    """The bridge port of one call: callbacks run on pjmedia's clock thread."""
+
+    def __init__(self, call: SipCall) -> None:
+        super().__init__()
+        self.call = call
+
+    @guarded
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        try:
+            pcm = self.call.outbound.get_nowait()
+        except queue.Empty:
+            return  # the frame type stays NONE: the bridge plays silence
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(pcm)
+        frame.size = len(pcm)
+
+    @guarded
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        call = self.call
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size == FRAME_BYTES:
+            call.on_frame(vector_bytes(frame.buf))
+            return
+        call.on_frame(SILENCE)  # nothing this tick: the call's clock still runs
