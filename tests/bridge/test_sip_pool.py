@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -186,3 +187,50 @@ def test_dispatcher_list_names_each_worker_and_its_limit() -> None:
         "1 sip:127.0.0.1:5061 8 0 duid=w0;maxload=3",
         "1 sip:10.0.0.6:5070 8 0 duid=w1;maxload=3",
     ]
+
+
+@embedded
+async def test_kamailio_also_dispatches_to_a_worker_on_another_host(
+    tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layout across machines: a `callbridge sip-worker` started on its own (here on
+    loopback, as a host elsewhere would) and listed in CALLBRIDGE_SIP_REMOTE_WORKERS
+    takes its share of the calls; its events reach the same stream."""
+    remote_port = free_udp_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
+    env.update(
+        CALLBRIDGE_REDIS_URL=redis_url,
+        CALLBRIDGE_EVENT_STREAM=stream_name,
+        CALLBRIDGE_ENGINE=TRIVIAL,
+        CALLBRIDGE_SIP_BIND="127.0.0.1",
+        CALLBRIDGE_SIP_RTP_PORT=str(free_udp_ports(50)),
+        CALLBRIDGE_DATA_DIR=str(tmp_path / "remote"),
+        CALLBRIDGE_INSTANCE_ID="elsewhere",
+    )
+    remote = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", "sip-worker", "--port", str(remote_port),
+        env=env, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert remote.stdout is not None
+        await asyncio.wait_for(remote.stdout.readline(), 60)  # its first heartbeat: it is up
+        async with running_bridge(
+            tmp_path, redis_url, stream_name, monkeypatch,
+            sip_port=free_udp_port(), sip_bind="127.0.0.1", sip_workers=1,
+            sip_worker_base_port=free_udp_port(), sip_rtp_port=free_udp_ports(50),
+            sip_remote_workers=[f"sip:127.0.0.1:{remote_port}"], engine=TRIVIAL,
+            drain_timeout_s=2,
+        ) as b:  # fmt: skip
+            call = asyncio.create_task(asyncio.to_thread(hold, tmp_path / "a", b.sip_port, 4, 2000))
+            local_peak = 0.0
+            while not call.done():
+                m = await sip_metrics(b)
+                local_peak = max(local_peak, m.get('callbridge_sip_calls{worker="0"}', 0.0))
+                await asyncio.sleep(0.2)
+            r = await call
+            assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+            assert len(await b.calls()) == 4
+            assert local_peak == 2.0  # the other two went to the worker elsewhere
+    finally:
+        remote.terminate()
+        await remote.wait()

@@ -320,3 +320,56 @@ def options(workdir: Path, port: int) -> subprocess.CompletedProcess[str]:
          "-p", str(free_udp_port()), "-timeout", "10", "-timeout_error", "-nostdin"],
         capture_output=True, text=True, timeout=20, cwd=workdir,
     )  # fmt: skip
+
+
+RINGING_AGENT = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="an agent whose phone rings and is never picked up">
+  <recv request="INVITE">
+    <action><ereg regexp="CSeq: *([0-9]+) INVITE" search_in="msg" assign_to="all,cseq"/></action>
+  </recv>
+  <Reference variables="all"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:agent@[local_ip]:[local_port]>
+Content-Length: 0
+]]></send>
+  <recv request="CANCEL" timeout="{timeout_ms}"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [$cseq] INVITE
+Content-Length: 0
+]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def ringing_agent(workdir: Path, port: int, timeout_s: int = 30) -> subprocess.Popen[str]:
+    """A sipp UAS on 127.0.0.1:``port`` that rings (180) and never answers; it exits 0
+    only if the INVITE was cancelled (CANCEL, then our 487 acknowledged)."""
+    scenario = workdir / "ringing.xml"
+    scenario.write_text(RINGING_AGENT.format(timeout_ms=timeout_s * 1000))
+    return subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+         "-timeout", str(timeout_s + 10), "-timeout_error", "-nostdin", "-trace_err",
+         "-error_file", str(workdir / "ringing.err")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
+    )  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import words_of
+from bridge.legs import sip as sip_leg
 from bridge.legs.sip import SipService, TransferPlan
 from bridge.settings import Settings
 from media.resample import resample_signal
@@ -23,6 +24,7 @@ from sip.probe import options_ping
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.peers import baresip, sipp
+from tests.servers import free_udp_port
 
 CARDS = Path(__file__).resolve().parents[3] / "flows" / "examples" / "card_services.yaml"
 embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
@@ -319,3 +321,30 @@ async def test_malformed_sip_is_dropped_and_the_agent_keeps_answering(sip_bridge
     await asyncio.sleep(0.5)
     assert await asyncio.to_thread(options_ping, "127.0.0.1", sip_bridge.sip_port)
     assert sip_bridge.app.state.services.calls.active == 0
+
+
+@embedded
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_an_agent_who_does_not_answer_is_cancelled_and_the_flow_goes_on(
+    sip_bridge: Bridge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bridged transfer rings an agent who never picks up: at the transfer timeout the
+    bridge sends CANCEL, and the caller hears the flow's on_fail state."""
+    monkeypatch.setattr(sip_leg, "TRANSFER_TIMEOUT_S", 3.0)
+    agent_port = free_udp_port()
+    agent = sipp.ringing_agent(tmp_path, agent_port)
+    sip_bridge.app.state.sip.transfers = TransferPlan(
+        queues={"cards": f"sip:agent@127.0.0.1:{agent_port}"}
+    )
+    steps = [sipp.PAUSE.format(ms=5000), sipp.DTMF.format(digit=0), sipp.THEIR_BYE.format(
+        timeout_ms=30000
+    )]  # fmt: skip
+    r = await asyncio.to_thread(sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890", steps)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    out, err = await asyncio.to_thread(agent.communicate, timeout=30)
+    assert agent.returncode == 0, out[-2000:] + err[-2000:]
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    transfers = [e["status"] for e in events if e["type"] == "call.transfer"]
+    assert transfers == ["requested", "failed"], transfers
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert states[-2:] == ["to_agent", "sorry"], states
