@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     sip_rtp_port: int = Field(
         4000, ge=1024, le=65000, description="First local RTP port of the SIP agent."
     )
+    sip_media_nice: int = Field(
+        -10,
+        ge=-20,
+        le=0,
+        description="Nice value of pjmedia's clock and media threads (best effort: needs "
+        "root or CAP_SYS_NICE); 0 leaves them at the process's priority.",
+    )
     sip_workers: int = Field(
         0,
         ge=0,

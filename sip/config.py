@@ -44,4 +44,5 @@ class SipConfig:
     # get ranges of their own so they never race for the same ports.
     rtp_port: int = 4000
     rtp_port_range: int = 0
+    media_nice: int = -10  # pjmedia's clock and media threads (0: leave them as they are)
     log_level: int = 1

@@ -258,6 +258,7 @@ class SipService:
             numbers=numbers,
             rtp_timeout_s=s.sip_rtp_timeout_s,
             rtp_port=s.sip_rtp_port,
+            media_nice=s.sip_media_nice,
             rtp_port_range=RTP_PORTS,
             registrar=s.sip_registrar,
             user=s.sip_user,

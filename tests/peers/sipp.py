@@ -47,6 +47,10 @@ Max-Forwards: 70
 Content-Length: 0
 ]]></send>
 """
+PCMA_MEDIA = """m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15"""
 NEW_VIA = "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n[routes]"
 IN_DIALOG = "[next_url]"  # the callee's Contact, for requests inside the dialog
 INVITE_URI = "sip:[service]@[remote_ip]:[remote_port]"
@@ -204,6 +208,7 @@ def call(
     calls: int = 1,
     headers: tuple[str, ...] = (),
     answer_has: str = "",
+    media: str = DTMF_MEDIA,
 ) -> subprocess.CompletedProcess[str]:
     """``calls`` concurrent calls: INVITE with PCMU and telephone-event (and ``headers``),
     then ``steps`` (PAUSE, DTMF, REINVITE, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only
@@ -216,7 +221,7 @@ def call(
         else ""
     )
     head = INVITE.format(
-        media=DTMF_MEDIA,
+        media=media,
         status=200,
         check=check,
         via=NEW_VIA,

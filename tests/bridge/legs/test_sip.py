@@ -22,7 +22,7 @@ from media.resample import resample_signal
 from media.wav import read_wav
 from sip.probe import options_ping
 from tests.audio import VOICES, synthesize
-from tests.bridge.legs.conftest import Bridge
+from tests.bridge.legs.conftest import Bridge, running_bridge
 from tests.peers import baresip, sipp
 from tests.servers import free_udp_port
 
@@ -348,3 +348,31 @@ async def test_an_agent_who_does_not_answer_is_cancelled_and_the_flow_goes_on(
     assert transfers == ["requested", "failed"], transfers
     states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
     assert states[-2:] == ["to_agent", "sorry"], states
+
+
+@embedded
+@pytest.mark.skipif(not sipp.available(), reason="sipp is not installed (make test does)")
+async def test_an_a_law_caller_is_answered_in_a_law(sip_bridge: Bridge, tmp_path: Path) -> None:
+    """A European trunk offers only PCMA: the answer's SDP says PCMA and the call runs."""
+    steps = [sipp.PAUSE.format(ms=4000), sipp.DTMF.format(digit=1), sipp.PAUSE.format(ms=3000)]
+    r = await asyncio.to_thread(
+        sipp.call, tmp_path, sip_bridge.sip_port, "+441234567890", [*steps, sipp.OUR_BYE],
+        media=sipp.PCMA_MEDIA, answer_has="m=audio [0-9]+ RTP/AVP 8",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    events = await sip_bridge.events((await sip_bridge.calls())[0])
+    states = [e["state"] for e in events if e["type"] == "flow.state_entered"]
+    assert "for_balance" in states, states
+
+
+@embedded
+async def test_without_kamailio_the_bridge_answers_sip_itself(
+    tmp_path: Path, redis_url: str, stream_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_bridge(
+        tmp_path, redis_url, stream_name, monkeypatch,
+        sip_port=free_udp_port(), sip_bind="127.0.0.1", sip_workers=4,
+        kamailio_binary=str(tmp_path / "no-kamailio-here"),
+    ) as b:  # fmt: skip
+        assert isinstance(b.app.state.sip, SipService)
+        assert await asyncio.to_thread(options_ping, "127.0.0.1", b.sip_port)
