@@ -229,7 +229,8 @@ async def bridge_run(
 
 
 def baseline_run(calls: int, seconds: float, tmp: Path) -> dict[str, float]:
-    first, sender_first = free_udp_ports(2 * calls), free_udp_ports(2 * calls)
+    first = free_udp_ports(4 * calls)  # one run for both peers: two could overlap
+    sender_first = first + 2 * calls
     out, sender_out = tmp / "baseline.json", tmp / "baseline-sender.json"
     measuring = peer(first, calls, out)
     time.sleep(0.5)

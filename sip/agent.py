@@ -131,11 +131,11 @@ class _Call(pj.Call):
 
     def teardown(self) -> None:
         """The call is over: take its port out of pjmedia's conference now, on the agent
-        thread. Left to the garbage collector, a port can be half cleared while the
-        clock thread still calls it (pjsua2 lets go of the GIL inside destructors)."""
+        thread, while the Python object is whole (see :meth:`BridgePort.destroy`)."""
         port, self.port = self.port, None
         self.handle = self.bridge = None
-        del port  # the last reference: the C++ destructor removes it from the conference
+        if port is not None:
+            port.destroy()
 
     @guarded
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:

@@ -74,6 +74,16 @@ class BridgePort(pj.AudioMediaPort):
         super().__init__()
         self.call = call
 
+    def destroy(self) -> None:
+        """Delete the C++ port (it leaves the conference) while this object is whole.
+
+        Dropping the last Python reference instead would clear the object's attributes
+        first and then run the C++ destructor with the GIL released: pjmedia's clock
+        thread could call a callback on the dying object, and a worker crashed that way
+        under load (many calls ending at once). SWIG's delete disowns the pointer, so
+        the Python object's own end later deletes nothing."""
+        pj.AudioMediaPort.__swig_destroy__(self)
+
     @guarded
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:

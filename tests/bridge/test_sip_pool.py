@@ -234,3 +234,19 @@ async def test_kamailio_also_dispatches_to_a_worker_on_another_host(
     finally:
         remote.terminate()
         await remote.wait()
+
+
+@embedded
+async def test_many_short_calls_in_a_row_leave_every_worker_alive(
+    sip_bridge: Bridge, tmp_path: Path
+) -> None:
+    """Calls ending all the time: each call's port leaves pjmedia's conference while the
+    clock thread runs. Done carelessly this crashed a worker about once in ten calls."""
+    r = await asyncio.to_thread(
+        sipp.call, tmp_path, sip_bridge.sip_port, NUMBER,
+        [sipp.PAUSE.format(ms=300), sipp.OUR_BYE], calls=6, total=360, rate=24,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    m = await sip_metrics(sip_bridge)
+    assert not any(k.startswith("callbridge_sip_worker_restarts_total") and v for k, v in m.items())
+    assert all(w.restarts == 0 for w in pool_of(sip_bridge).workers)

@@ -209,10 +209,13 @@ def call(
     headers: tuple[str, ...] = (),
     answer_has: str = "",
     media: str = DTMF_MEDIA,
+    total: int = 0,
+    rate: int = 0,
 ) -> subprocess.CompletedProcess[str]:
-    """``calls`` concurrent calls: INVITE with PCMU and telephone-event (and ``headers``),
-    then ``steps`` (PAUSE, DTMF, REINVITE, OUR_BYE, THEIR_BYE snippets); sipp exits 0 only
-    if all happened and the 200 OK matched ``answer_has`` (a regular expression)."""
+    """``calls`` concurrent calls (``total`` in all, ``rate`` new ones a second): INVITE
+    with PCMU and telephone-event (and ``headers``), then ``steps`` (PAUSE, DTMF, REINVITE,
+    OUR_BYE, THEIR_BYE snippets); sipp exits 0 only if all happened and the 200 OK matched
+    ``answer_has`` (a regular expression)."""
     scenario = workdir / "call.xml"
     check = (
         f'<action><ereg regexp="{answer_has}" search_in="msg" check_it="true" '
@@ -233,7 +236,7 @@ def call(
     scenario.write_text(head + "".join(steps) + "</scenario>\n")
     return subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number,
-         "-m", str(calls), "-l", str(calls), "-r", str(calls),
+         "-m", str(total or calls), "-l", str(calls), "-r", str(rate or calls),
          "-i", "127.0.0.1", "-p", str(free_udp_port()), "-mp", str(free_udp_port()),
          "-timeout", str(timeout_s), "-timeout_error", "-nostdin", "-trace_err",
          "-error_file", str(workdir / "sipp.err")],
