@@ -41,6 +41,8 @@ POLL_MS = 20
 # for it gets it within the switch interval (5 ms by default), which a peer hears as
 # RTP jitter. A SIP process switches every 1 ms instead.
 SWITCH_INTERVAL_S = 0.001
+# What ``on_call`` returns to ring now and answer later (SipCall.answer) rather than at once.
+RINGING = 180
 AGENT_HUNG_UP = "agent hung up"  # the end reason of a bridged caller whose agent left
 OUT_QUEUE_FRAMES = 25  # 500 ms of bot audio handed over at most; barge-in drops it at once
 
@@ -75,6 +77,10 @@ class SipCall:
                 self.outbound.get_nowait()
                 dropped += 1
         return dropped * 20
+
+    def answer(self) -> None:
+        """200 OK to a call that ``on_call`` left ringing (``RINGING``)."""
+        self.agent.submit(lambda: self.agent._answer(self.id))
 
     def hangup(self) -> None:
         self.agent.submit(lambda: self.agent._hangup(self.id))
@@ -219,8 +225,9 @@ _running: SipAgent | None = None
 class SipAgent:
     """Runs the endpoint in a thread; ``on_call`` decides about each new call.
 
-    ``on_call(call)`` runs on the agent thread and returns None to answer (after
-    setting the call's callbacks) or a SIP status code to refuse with.
+    ``on_call(call)`` runs on the agent thread and returns None to answer at once
+    (after setting the call's callbacks), ``RINGING`` to ring until
+    :meth:`SipCall.answer`, or a SIP status code to refuse with.
     """
 
     config: SipConfig
@@ -388,7 +395,7 @@ class SipAgent:
         if status is None:
             status = self.on_call(handle)
         op = pj.CallOpParam()
-        if status is not None:
+        if status is not None and status != RINGING:
             # pjsua2 2.15 drops the headers of an answer given inside onIncomingCall, so
             # the refusal is sent from the next job run, where Retry-After survives.
             self._refused[prm.callId] = call
@@ -398,8 +405,15 @@ class SipAgent:
         self._calls[prm.callId] = call
         op.statusCode = 180
         call.answer(op)
-        op.statusCode = 200
-        call.answer(op)
+        if status is None:
+            self._answer(prm.callId)
+
+    def _answer(self, call_id: int) -> None:
+        call = self._calls.get(call_id)
+        if call is not None:
+            op = pj.CallOpParam()
+            op.statusCode = 200
+            call.answer(op)
 
     def _check_rtp(self) -> None:
         """Hang up calls whose peer sent no RTP for ``rtp_timeout_s`` (it vanished, or

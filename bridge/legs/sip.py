@@ -26,7 +26,7 @@ from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.interpreter import Transfer
 from sip.addresses import registrar_domain, uri_user
-from sip.agent import AGENT_HUNG_UP, SipAgent, SipCall
+from sip.agent import AGENT_HUNG_UP, RINGING, SipAgent, SipCall
 from sip.config import SipConfig
 
 log = logs.get_logger(__name__)
@@ -302,13 +302,15 @@ class SipService:
             await asyncio.to_thread(self.agent.stop)
 
     def screen(self, call: SipCall) -> int | None:
-        """On the agent thread: answer (None) or refuse with a status code."""
+        """On the agent thread: ring (answered once the call runtime is up) or refuse."""
         if getattr(self._draining, "draining", False):
             return 503
         assert self.loop is not None and self.inbox is not None
         leg = SipLeg(call, self.loop, self.transfers, self.inbox)
         self.loop.call_soon_threadsafe(self._begin, leg)
-        return None
+        # Ring while the call's flow and engine get ready; 200 OK once they are, so the
+        # greeting is not clipped and a 180 never trails the 200 through a proxy.
+        return RINGING
 
     def _begin(self, leg: SipLeg) -> None:
         task = asyncio.get_running_loop().create_task(self._call(leg))
@@ -328,6 +330,7 @@ class SipService:
             log.exception("sip call could not start")
             call.hangup()
             return
+        call.answer()
         with contextlib.suppress(asyncio.CancelledError):
             await leg.run(runtime)
 

@@ -247,6 +247,4 @@ async def test_many_short_calls_in_a_row_leave_every_worker_alive(
         [sipp.PAUSE.format(ms=300), sipp.OUR_BYE], calls=6, total=360, rate=24,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    m = await sip_metrics(sip_bridge)
-    assert not any(k.startswith("callbridge_sip_worker_restarts_total") and v for k, v in m.items())
-    assert all(w.restarts == 0 for w in pool_of(sip_bridge).workers)
+    assert all(w.restarts == 0 for w in pool_of(sip_bridge).workers)  # none died
