@@ -40,12 +40,12 @@ import httpx
 import psutil
 
 from bench.carriers import bench_flow
+from bridge import kamailio
 from tests.peers import sipp as sipp_peer
 from tests.servers import free_port, free_udp_port, free_udp_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIVIAL = "tests.fakes.trivial_engine:TrivialEngine"
-WORKER_CALLS = 3
 NUMBER = "+441234567890"
 
 # The load call: sipp's INVITE (its media port from the injection file, so each call's
@@ -128,7 +128,7 @@ def start_bridge(
     args: argparse.Namespace, tmp: Path
 ) -> tuple[subprocess.Popen[bytes], str, int, int]:
     """``serve --sip-workers`` on embedded defaults; returns it, its URL, SIP port, workers."""
-    workers = args.workers or math.ceil(args.calls / WORKER_CALLS) + 1
+    workers = args.workers or math.ceil(args.calls / kamailio.WORKER_CALLS) + 1
     http_port, sip_port = free_port(), free_udp_port()
     base = f"http://127.0.0.1:{http_port}"
     env = dict(

@@ -19,11 +19,12 @@ from pathlib import Path
 
 from bridge.children import die_with_parent
 from bridge.logs import get_logger
+from sip.config import SipConfig
 from sip.probe import options_ping
 
 log = get_logger(__name__)
 CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "kamailio" / "kamailio.cfg"
-WORKER_CALLS = 3  # what one pjsua2 worker answers at once (sip.agent.SipConfig.capacity)
+WORKER_CALLS = SipConfig().capacity  # what one pjsua2 worker answers at once
 
 
 def available(binary: str = "kamailio") -> bool:
