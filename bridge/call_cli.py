@@ -47,7 +47,7 @@ from bridge.events.schema import Envelope
 @click.option("--transfer", type=click.Choice(["ok", "failed"]), default="ok", show_default=True)
 @click.option(
     "--engine",
-    type=click.Choice(["local"]),
+    type=click.Choice(["local", "openai"]),
     help="Speech engine (default: CALLBRIDGE_ENGINE / CALLBRIDGE_FLOW_ENGINES, else local).",
 )
 @click.option("--realtime", is_flag=True, help="Pace the call like a phone (default: fast).")
@@ -163,7 +163,7 @@ async def _run(
 ) -> tuple[Any, Any]:
     from bridge.conversation.lookups import HttpLookup, StaticLookup
     from bridge.engines.local.tts import Synthesizer
-    from bridge.engines.registry import engine_for
+    from bridge.engines.registry import engine_for, fallback_for
     from bridge.legs.virtual import HangUp, Keys, Silence, Speak, Step, VirtualLeg, run_call
     from media.line import phone_line
 
@@ -187,5 +187,7 @@ async def _run(
     leg = VirtualLeg(
         script, realtime=realtime, transfer_ok=transfer_ok, record=Path(record) if record else None
     )
-    runtime = await run_call(flow, engine, leg, emit=emit, lookup=lookup)
+    runtime = await run_call(
+        flow, engine, leg, emit=emit, lookup=lookup, fallback_engine=fallback_for(settings, engine)
+    )
     return runtime, leg

@@ -25,7 +25,9 @@ from pydantic_settings import (
 
 ENV_PREFIX = "CALLBRIDGE_"
 # A built-in engine's name, or a plug-in's import path (``package.module:Class``).
-EngineName = Annotated[str, StringConstraints(pattern=r"^(local|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")]
+EngineName = Annotated[
+    str, StringConstraints(pattern=r"^(local|openai|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+]
 CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG_FILE"
 EXAMPLE_FLOW = Path(__file__).resolve().parent.parent / "flows" / "examples" / "card_services.yaml"
 
@@ -148,11 +150,39 @@ class Settings(BaseSettings):
     )
     engine: EngineName = Field(
         "local",
-        description="Speech engine for calls: local (offline, the default), or a plug-in "
-        "as module:Class (a SpeechEngine subclass).",
+        description="Speech engine for calls: local (offline, the default), openai (the "
+        "Realtime API, speech to speech), or a plug-in as module:Class (a SpeechEngine "
+        "subclass).",
     )
     flow_engines: dict[str, EngineName] = Field(
         default_factory=dict, description="Per flow name, an engine other than `engine`."
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="API key for the openai engine (never logged or shown)."
+    )
+    openai_realtime_url: str = Field(
+        "wss://api.openai.com/v1/realtime",
+        description="The Realtime API's WebSocket endpoint (a proxy or a test server).",
+    )
+    openai_model: str = "gpt-realtime"
+    openai_voice: str = Field("marin", description="Default voice; a flow's `realtime.voice` wins.")
+    openai_transcription_model: str = "gpt-4o-mini-transcribe"
+    openai_connect_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="A caller hears nothing while it runs: keep it short."
+    )
+    openai_reconnect_s: float = Field(
+        1.5, ge=0, le=30, description="How long a dropped session is retried before falling back."
+    )
+    openai_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description="US dollars per million tokens, overriding the list prices: "
+        "input_audio_tokens, input_text_tokens, cached_tokens, output_audio_tokens, "
+        "output_text_tokens.",
+    )
+    openai_fallback: Literal["local", "flow"] = Field(
+        "local",
+        description="When the service stays away: go on with the local engine, or take the "
+        "flow's own fallback (its transfer, else hang up).",
     )
     lookup_hosts: dict[str, str] = Field(
         default_factory=dict,

@@ -120,6 +120,20 @@ def _references(flow: Flow, src: Source) -> list[Problem]:
                 )
             )
     for name, s in flow.states.items():
+        if isinstance(s, ConverseState):
+            for i, tool in enumerate(s.converse.tools):
+                if tool not in flow.tools:
+                    near = difflib.get_close_matches(tool, list(flow.tools), n=1)
+                    out.append(
+                        src.problem(
+                            ("states", name, "converse", "tools", i),
+                            f"unknown tool `{tool}`",
+                            f"did you mean `{near[0]}`?"
+                            if near
+                            else "define it under tools with its url and parameters",
+                            value=True,
+                        )
+                    )
         if isinstance(s, AskState) and s.collect and s.collect not in flow.slots:
             out.append(
                 src.problem(

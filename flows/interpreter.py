@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from flows import conditions
@@ -414,9 +415,21 @@ class Interpreter:
                 return case.goto
         return s.else_
 
-    def _render(self, template: str) -> str:
+    def tool_request(self, name: str, args: dict[str, Any]) -> Lookup:
+        """The HTTP request a model's call of the flow tool ``name`` makes: its url and
+        body rendered over the call's variables and ``{args.*}``."""
+        tool = self.flow.tools[name]
+        scope = {**self.snap.values, "args": args}
+        # The model's words go into a URL: quoted, so they cannot reach another path or host.
+        quoted = {**self.snap.values, "args": {k: quote(str(v), safe="") for k, v in args.items()}}
+        body = _render_obj(tool.body, lambda t: self._render(t, scope))
+        return Lookup(self._render(tool.url, quoted), tool.method, body, tool.timeout_ms)
+
+    def _render(self, template: str, scope: dict[str, Any] | None = None) -> str:
+        values = self.snap.values if scope is None else scope
+
         def value(m: re.Match[str]) -> str:
-            v: Any = self.snap.values.get(m.group(1))
+            v: Any = values.get(m.group(1))
             for part in filter(None, m.group(2).split(".")):
                 v = v.get(part) if isinstance(v, dict) else None
             return "" if v is None else str(v)

@@ -47,6 +47,40 @@ class IntentSpec(_Strict):
     description: str | None = None
 
 
+class ToolParam(_Strict):
+    type: Literal["string", "number", "integer", "boolean"] = "string"
+    description: str | None = None
+    enum: list[str] = Field(default_factory=list)
+    required: bool = True
+
+
+class ToolSpec(_Strict):
+    """A function a realtime model may call in a converse state: an HTTP lookup whose
+    ``url`` and ``body`` are templates over the call's variables and the model's
+    arguments (``{args.order_id}``). The JSON answer goes back to the model."""
+
+    description: str
+    parameters: dict[Name, ToolParam] = Field(default_factory=dict)
+    url: str
+    method: Literal["GET", "POST"] = "GET"
+    body: dict[str, Any] | None = None
+    timeout_ms: int = Field(3000, ge=100, le=30_000)
+
+
+class RealtimeSpec(_Strict):
+    """How a speech-to-speech engine (``CALLBRIDGE_ENGINE=openai``) runs this flow."""
+
+    instructions: str | None = Field(
+        None, description="Who the bot is, for every state (e.g. the company and the tone)."
+    )
+    voice: str | None = None
+    turn_detection: TurnDetection = Field(
+        "endpointer",
+        description="endpointer: our own VAD ends turns (manual commit); server_vad or "
+        "semantic_vad: the model's.",
+    )
+
+
 class VariableSpec(_Strict):
     type: Literal["string", "number", "boolean"] = "string"
     default: str | float | bool | None = None
@@ -103,10 +137,18 @@ class AskState(_State):
     no_match: Retry | None = None
 
 
+TurnDetection = Literal["endpointer", "server_vad", "semantic_vad"]
+
+
 class ConverseSpec(_Strict):
     instructions: str
-    tools: list[Name] = Field(default_factory=list)
+    tools: list[Name] = Field(
+        default_factory=list, description="Names from the flow's `tools` the model may call."
+    )
     max_turns: int = Field(8, ge=1, le=50)
+    turn_detection: TurnDetection | None = Field(
+        None, description="Who ends the caller's turn here; default the flow's `realtime`."
+    )
 
 
 class ConverseState(_State):
@@ -214,6 +256,8 @@ class Flow(_Strict):
     variables: dict[Name, VariableSpec] = Field(default_factory=dict)
     slots: dict[Name, SlotSpec] = Field(default_factory=dict)
     intents: dict[Name, IntentSpec] = Field(default_factory=dict)
+    tools: dict[Name, ToolSpec] = Field(default_factory=dict)
+    realtime: RealtimeSpec = Field(default_factory=RealtimeSpec)
     global_: list[GlobalHandler] = Field(default_factory=list, alias="global")
     defaults: Defaults = Field(default_factory=Defaults)
     fallback: Name | None = Field(

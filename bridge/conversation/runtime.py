@@ -16,6 +16,7 @@ silent: a fallback prompt, then the flow's fallback state or a clean hang-up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import deque
@@ -28,7 +29,8 @@ import numpy as np
 
 from bridge import logs
 from bridge.conversation.lookups import LookupFn
-from bridge.engines.base import I16, EngineError, EngineSession
+from bridge.conversation.model_turns import ModelTurns
+from bridge.engines.base import I16, EngineError, EngineSession, SpeechEngine
 from bridge.events.schema import (
     BargeIn,
     CallEnded,
@@ -70,6 +72,7 @@ SURE = 0.95  # a partial that matches an expected intent this well ends the turn
 # 550 ms of silence, or 200 ms once the words so far already answer the question.
 ENDPOINT = EndpointConfig(onset_ms=200, hangover_ms=550, early_hangover_ms=200)
 FALLBACK_PROMPT = "Sorry, we're having technical trouble."
+FALLBACK_WAIT_S = 1.0
 
 
 class LegControl(Protocol):
@@ -129,6 +132,7 @@ class CallRuntime:
         fallback_prompt: str = FALLBACK_PROMPT,
         clock: Callable[[], datetime] | None = None,
         line: LineCodec | None = None,
+        fallback_engine: SpeechEngine | None = None,
     ) -> None:
         self.call_id, self.flow, self.session = call_id, flow, session
         self.engine_name, self.control, self.lookup = engine_name, control, lookup
@@ -136,6 +140,10 @@ class CallRuntime:
         self.caller_number, self.dialled_number = caller_number, dialled_number
         self._emit_raw, self.events = emit, CallEvents(call_id)
         self.fallback_prompt = fallback_prompt
+        self.fallback_engine = fallback_engine  # the call goes on with it if the engine fails
+        self.model = ModelTurns(self)
+        self._model_task: asyncio.Task[None] | None = None
+        self._item_of: dict[str, str] = {}  # utterance → the engine's item that said it
         now = clock or (lambda: datetime.now(UTC))  # business hours and relative dates
         self.interp = fi.Interpreter(
             flow,
@@ -165,6 +173,7 @@ class CallRuntime:
         self._busy: set[asyncio.Task[Any]] = set()
         self._speaker: asyncio.Task[None] | None = None
         self._fallback_audio: I16 | None = None
+        self._fallback_made: asyncio.Event = asyncio.Event()
         self._failing = False
         self._turns = 0
         self._turn: _Turn | None = None
@@ -207,14 +216,25 @@ class CallRuntime:
             flow_version=flow_version,
         )
         self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        self._listen_to_model()
         self._spawn(self._prepare_fallback())
         self._execute(self.interp.start())
+
+    def _listen_to_model(self) -> None:
+        async def run() -> None:
+            try:
+                await self.model.run()
+            except EngineError as exc:
+                self._fail(str(exc))
+
+        self._model_task = asyncio.create_task(run(), name=f"model-{self.call_id}")
 
     async def settle(self) -> None:
         """Wait until no recognition, synthesis or lookup is in flight (virtual legs)."""
         while True:
             pending = {t for t in self._busy if not t.done()}
-            if self._speaking is None and self._speech.empty() and not pending:
+            owes = getattr(self.session, "owes", False)  # a model still to answer
+            if self._speaking is None and self._speech.empty() and not pending and not owes:
                 return
             if pending:
                 await asyncio.wait(pending)
@@ -259,6 +279,8 @@ class CallRuntime:
         )
         if self._speaker is not None:
             self._speaker.cancel()
+        if self._model_task is not None:
+            self._model_task.cancel()
         for task in list(self._busy):
             task.cancel()
         self.ended.set()
@@ -266,8 +288,9 @@ class CallRuntime:
 
     # -- caller side ------------------------------------------------------------------
 
-    def caller_frame(self, frame: I16) -> None:
-        """One 20 ms house-format frame of the caller (the leg calls this in order)."""
+    def caller_frame(self, frame: I16, line: bytes | None = None) -> None:
+        """One 20 ms house-format frame of the caller (the leg calls this in order);
+        ``line`` is the same frame as the carrier sent it, for engines that take it."""
         if self.ended.is_set():
             return
         fired_at = time.perf_counter()
@@ -277,10 +300,12 @@ class CallRuntime:
         in_speech = bool(self.endpointer.in_speech[0]) or bool(len(ended))
         if len(started):
             self._on_speech_start(fired_at)
-        if self._turn_open and (in_speech or len(started)):
+        if self.session.server_turns and not self.bridged:
+            self.session.push(frame, line)  # the model hears everything and ends turns itself
+        elif self._turn_open and (in_speech or len(started)):
             if len(started):
                 self._push_onset()
-            self.session.push(frame)
+            self.session.push(frame, line)
             if self.frames % PARTIAL_EVERY == 0 and in_speech:
                 self._spawn(self._partial())
         self._ring.append(frame)
@@ -334,6 +359,9 @@ class CallRuntime:
             self._speech.get_nowait()
         self._speaking = None
         self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        heard = {self._item_of.get(p.utterance, p.utterance): p.played_ms for p in played}
+        self.model.cut.update(heard)
+        self.session.interrupted(heard)
         for p in played:
             utt = self._utterances.pop(p.utterance, None)
             if utt is None or p.played_ms == 0:
@@ -371,6 +399,10 @@ class CallRuntime:
         self._turns += 1
         speech_end_clock = self.now_ms() - wait if self.realtime else end_ms
         self._turn = _Turn(self._turns, speech_end_clock, wait)
+        if self.session.server_turns and not self.bridged:
+            self._turn_open, self._handling = True, False  # the model ends turns
+            self.model.asked_at = time.perf_counter()
+            return
         self._spawn(self._understand(listen, self._speech_start_ms, end_ms))
 
     async def _partial(self) -> None:
@@ -399,6 +431,9 @@ class CallRuntime:
         heard = await self.session.finish()
         if self._turn is not None:
             self._turn.asr_final_ms = heard.decode_ms
+        if self.session.converses and not self.bridged:
+            self.model.asked_at = time.perf_counter()
+            return  # the model answers through its events (ModelTurns)
         if self.bridged:
             self._transcribe_bridged(heard.text, start_ms, end_ms)
             return
@@ -523,10 +558,12 @@ class CallRuntime:
             utt = await self._speech.get()
             self._speaking = utt
             try:
-                async for chunk in self.session.speak(utt.text):
+                async for chunk in self.session.speak(utt.text, sensitive=utt.sensitive):
                     turn = self._turn
                     if turn is not None and turn.tts_first_ms is None:
                         turn.tts_first_ms = chunk.synth_ms
+                    if chunk.item is not None:
+                        self._item_of[utt.id] = chunk.item
                     self.playout.enqueue(utt.id, chunk.audio)
                 self.playout.mark(utt.id)
             except EngineError as exc:
@@ -536,9 +573,12 @@ class CallRuntime:
             self._speaking = None
 
     def _say(self, text: str, sensitive: bool) -> None:
-        utt = _Utterance(uuid.uuid4().hex[:12], text, sensitive)
+        self._speech.put_nowait(self._add_utterance(uuid.uuid4().hex[:12], text, sensitive))
+
+    def _add_utterance(self, id_: str, text: str, sensitive: bool) -> _Utterance:
+        utt = _Utterance(id_, text, sensitive)
         self._utterances[utt.id] = utt
-        self._speech.put_nowait(utt)
+        return utt
 
     # -- the flow's actions -----------------------------------------------------------
 
@@ -560,7 +600,8 @@ class CallRuntime:
                 case fi.Listen():
                     self._open_turn(action)
                 case fi.Converse():
-                    pass  # the local engine listens for the exits; a model converses (OpenAI)
+                    self.session.converse(action)  # a model converses; the local engine
+                    # listens for the exits
                 case fi.Lookup():
                     self._spawn(self._lookup(action))
                 case fi.Transfer():
@@ -620,11 +661,16 @@ class CallRuntime:
 
     async def _prepare_fallback(self) -> None:
         """Synthesise the fallback prompt now, while the engine works."""
-        chunks = [c.audio async for c in self.session.speak(self.fallback_prompt)]
+        chunks = [c.audio async for c in self.session.fallback_speech(self.fallback_prompt)]
         self._fallback_audio = np.concatenate(chunks) if chunks else None
+        self._fallback_made.set()
 
     def _fail(self, reason: str) -> None:
         if self._failing or self.ended.is_set():
+            return
+        if self.fallback_engine is not None:
+            engine, self.fallback_engine = self.fallback_engine, None
+            self._spawn(self._switch_engine(engine, reason))
             return
         self._failing = True
         fallback = self.flow.fallback
@@ -636,6 +682,17 @@ class CallRuntime:
             fallback="transfer" if fallback else "hangup",
         )
         self.result.reason = f"engine_failed: {reason}"
+        self._silence_bot()
+        self._spawn(self._fall_back(fallback))
+
+    async def _fall_back(self, state: str | None) -> None:
+        await self._play_fallback_prompt()
+        if state is not None:
+            self._execute(self.interp.goto(state))
+        else:
+            self._after_speech.append(lambda: self._spawn(self._hangup()))
+
+    def _silence_bot(self) -> None:
         if self._speaker is not None:
             self._speaker.cancel()
         self._speaking = None
@@ -643,17 +700,40 @@ class CallRuntime:
             self._speech.get_nowait()
         self.playout.clear()
         self.control.clear()
-        self.listen, self._turn_open, self._after_speech = None, False, []
+        self.listen, self._turn_open, self._handling, self._after_speech = None, False, False, []
+
+    async def _play_fallback_prompt(self) -> None:
+        # An engine that fails at once may beat the prompt's synthesis: wait a little for
+        # the words rather than beep.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fallback_made.wait(), FALLBACK_WAIT_S)
         spoken = self._fallback_audio is not None
         audio = self._fallback_audio if self._fallback_audio is not None else _tone()
-        utt = _Utterance("fallback", self.fallback_prompt if spoken else "[tone]", False)
-        self._utterances[utt.id] = utt
+        utt = self._add_utterance("fallback", self.fallback_prompt if spoken else "[tone]", False)
         self.playout.enqueue(utt.id, audio)
         self.playout.mark(utt.id)
-        if fallback is not None:
-            self._execute(self.interp.goto(fallback))
-        else:
-            self._after_speech.append(lambda: self._spawn(self._hangup()))
+
+    async def _switch_engine(self, engine: SpeechEngine, reason: str) -> None:
+        """The engine failed: the caller hears the fallback prompt while ``engine`` opens,
+        then the current state again, on ``engine``."""
+        log.warning("engine failed; going on with another", reason=reason, fallback=engine.name)
+        self._emit(EngineFailed, engine=self.engine_name, reason=reason, fallback="local")
+        self._silence_bot()
+        await self._play_fallback_prompt()
+        old = self.session
+        if self._model_task is not None:
+            self._model_task.cancel()
+        try:
+            self.session = await engine.open(self.call_id, self.flow)
+        except Exception as exc:
+            self.session = old
+            self._fail(f"{reason}; fallback engine did not start: {type(exc).__name__}")
+            return
+        self.engine_name = engine.name
+        await old.close()
+        self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        self._listen_to_model()
+        self._execute(self.interp.goto(self.interp.state))
 
 
 def _truncate(text: str, played_ms: int, total_ms: int) -> str:

@@ -16,7 +16,7 @@ from bridge.calls import CallRegistry
 from bridge.conversation.lookups import HttpLookup
 from bridge.conversation.runtime import CallRuntime, LegControl
 from bridge.engines.base import SpeechEngine
-from bridge.engines.registry import engine_for
+from bridge.engines.registry import engine_for, fallback_for
 from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.loader import load
@@ -61,11 +61,12 @@ class CallService:
         try:
             flow = self.flow_for(dialled)
             engine = self.engine or engine_for(self.settings, flow.flow)
-            session = await engine.open(call_id, flow)
+            session = await engine.open(call_id, flow, line.codec if line else None)
             runtime = CallRuntime(
                 call_id=call_id, flow=flow, session=session, engine_name=engine.name,
                 control=leg, emit=self.emit, lookup=self.lookup, caller_number=caller,
                 dialled_number=dialled, carrier=carrier, realtime=True, line=line,
+                fallback_engine=None if self.engine else fallback_for(self.settings, engine),
             )  # fmt: skip
             await runtime.start(flow.version)
         except Exception:

@@ -11,6 +11,13 @@ the bot's words into audio. One :class:`EngineSession` per call:
   far and the final words when the runtime's endpointer ends the turn;
 - :meth:`EngineSession.speak` yields the bot's audio a chunk (sentence) at a time.
 
+A speech-to-speech engine (a realtime model) also answers on its own: its session
+says so with :attr:`EngineSession.converses`, :meth:`EngineSession.finish` then only
+hands the turn over, and what the model does comes from :meth:`EngineSession.events`
+— its own speech, the caller's words, its decision (which the flow acts on), calls of
+the flow's tools, usage. :meth:`EngineSession.converse` gives it a converse state's
+instructions, :meth:`EngineSession.interrupted` how much of its speech was heard.
+
 Any failure is raised as :class:`EngineError`; the runtime falls back.
 """
 
@@ -19,11 +26,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from flows.interpreter import Listen
+from flows.interpreter import Converse, Listen
 from flows.model import Flow
 
 I16 = npt.NDArray[np.int16]
@@ -44,15 +52,82 @@ class Heard:
 class Spoken:
     audio: I16  # house format
     synth_ms: float  # wall time to produce this chunk (0 when cached)
+    item: str | None = None  # the engine's id for this speech (a model's output item)
+
+
+# -- what a conversing engine reports (EngineSession.events) ----------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpeech:
+    """A chunk of the model's own reply (not a prompt the flow gave it to say)."""
+
+    item: str
+    audio: I16  # house format
+
+
+@dataclass(frozen=True)
+class ModelSpeechDone:
+    item: str
+    text: str  # what the model said, by its own transcript
+
+
+@dataclass(frozen=True)
+class CallerSpeech:
+    """The engine's own voice activity (server-side turn detection)."""
+
+    started: bool
+
+
+@dataclass(frozen=True)
+class CallerWords:
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The model's reading of the caller's turn: an intent and/or the slot's value."""
+
+    intent: str | None
+    slots: dict[str, Any]
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    call_id: str
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Replied:
+    """The model answered the caller itself and made no decision: the turn stays open."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    figures: dict[str, Any]  # tokens, cost, time to first audio, rate limits
+
+
+EngineEvent = (
+    ModelSpeech | ModelSpeechDone | CallerSpeech | CallerWords | Decision | ToolCall | Replied
+    | Usage
+)  # fmt: skip
 
 
 class EngineSession(ABC):
+    converses = False  # a speech-to-speech model: see the module's docstring
+    server_turns = False  # the engine ends caller turns itself: it wants every frame
+
     @abstractmethod
     def listen(self, listen: Listen) -> None:
         """Open a caller turn; frames pushed after this call belong to it (never blocks)."""
 
     @abstractmethod
-    def push(self, frame: I16) -> None: ...
+    def push(self, frame: I16, line: bytes | None = None) -> None:
+        """One house-format frame; ``line`` is the same 20 ms as the carrier sent it."""
 
     @abstractmethod
     async def partial(self) -> str: ...
@@ -61,14 +136,36 @@ class EngineSession(ABC):
     async def finish(self) -> Heard: ...
 
     @abstractmethod
-    def speak(self, text: str) -> AsyncIterator[Spoken]: ...
+    def speak(self, text: str, sensitive: bool = False) -> AsyncIterator[Spoken]:
+        """The bot's audio for ``text``, a chunk at a time; ``sensitive`` text must not
+        leave the machine."""
 
     @abstractmethod
     async def close(self) -> None: ...
+
+    def fallback_speech(self, text: str) -> AsyncIterator[Spoken]:
+        """The words to say when this engine fails: made now, by whatever will still work."""
+        return self.speak(text)
+
+    def converse(self, action: Converse) -> None:  # noqa: B027 - optional: a no-op by default
+        """A converse state's instructions and tools (the next :meth:`listen` is its turn)."""
+
+    def interrupted(self, heard_ms: dict[str, int]) -> None:  # noqa: B027
+        """The caller barged in: per :attr:`Spoken.item`, the milliseconds that were heard."""
+
+    def tool_result(self, call_id: str, output: str) -> None:  # noqa: B027
+        """The answer to a :class:`ToolCall`; the model goes on with it."""
+
+    async def events(self) -> AsyncIterator[EngineEvent]:
+        """What a conversing engine reports, until the call ends (nothing by default)."""
+        return
+        yield  # an async generator that yields nothing
 
 
 class SpeechEngine(ABC):
     name: str
 
     @abstractmethod
-    async def open(self, call_id: str, flow: Flow) -> EngineSession: ...
+    async def open(self, call_id: str, flow: Flow, line: str | None = None) -> EngineSession:
+        """A session for one call; ``line`` is the carrier's codec (``pcmu``, ``pcma``,
+        ``l16``) when the leg can hand over its frames as they came."""

@@ -1,7 +1,9 @@
 """Which speech engine runs a call: `CALLBRIDGE_ENGINE`, or per flow `CALLBRIDGE_FLOW_ENGINES`.
 
-An engine is ``local`` (built in) or a plug-in named by its import path,
-``package.module:Class``, a :class:`SpeechEngine` subclass made with no arguments.
+An engine is ``local`` or ``openai`` (built in) or a plug-in named by its import
+path, ``package.module:Class``, a :class:`SpeechEngine` subclass made with no
+arguments. An engine that needs a service (openai) has the local engine as its
+fallback unless ``CALLBRIDGE_OPENAI_FALLBACK=flow``.
 """
 
 from __future__ import annotations
@@ -21,16 +23,31 @@ def engine_name(settings: Settings, flow_name: str) -> str:
 def engine_for(settings: Settings, flow_name: str) -> SpeechEngine:
     """One engine object per kind and process (it holds models and worker pools)."""
     name = engine_name(settings, flow_name)
+    return _engine(name, settings)
+
+
+def fallback_for(settings: Settings, engine: SpeechEngine) -> SpeechEngine | None:
+    """The engine a call goes on with when ``engine``'s service stays away."""
+    if engine.name == "openai" and settings.openai_fallback == "local":
+        return _engine("local", settings)
+    return None
+
+
+def _engine(name: str, settings: Settings) -> SpeechEngine:
     if name not in _engines:
-        _engines[name] = _make(name)
+        _engines[name] = _make(name, settings)
     return _engines[name]
 
 
-def _make(name: str) -> SpeechEngine:
+def _make(name: str, settings: Settings) -> SpeechEngine:
     if name == "local":
         from bridge.engines.local import LocalEngine
 
         return LocalEngine()
+    if name == "openai":
+        from bridge.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(settings, local=_engine("local", settings))
     module, _, attr = name.partition(":")
     try:
         cls = getattr(importlib.import_module(module), attr)

@@ -134,7 +134,28 @@ class EngineFailed(_Event):
     type: Literal["engine.failed"] = "engine.failed"
     engine: str
     reason: str
-    fallback: Literal["transfer", "hangup"]
+    fallback: Literal["transfer", "hangup", "local"]  # local: the call goes on offline
+
+
+class EngineUsage(_Event):
+    """One model response: tokens, cost, time to first audio, rate limits left."""
+
+    type: Literal["engine.usage"] = "engine.usage"
+    engine: str
+    response_id: str
+    status: str
+    kind: Literal["prompt", "reply"]
+    figures: dict[str, float]
+    rate_limits: dict[str, float | None] = Field(default_factory=dict)
+
+
+class ToolCalled(_Event):
+    """A model called one of the flow's tools."""
+
+    type: Literal["engine.tool"] = "engine.tool"
+    tool: str
+    ok: bool
+    ms: float
 
 
 class TurnLatency(_Event):
@@ -157,6 +178,8 @@ Event = Annotated[
     | EngineFailed
     | FlowSnapshot
     | CarrierStatus
+    | EngineUsage
+    | ToolCalled
     | TurnLatency,
     Field(discriminator="type"),
 ]

@@ -185,6 +185,7 @@ async def run_call(
     flow_version: int | None = None,
     endpoint: EndpointConfig | None = None,
     clock: Callable[[], datetime] | None = None,
+    fallback_engine: SpeechEngine | None = None,
 ) -> CallRuntime:
     """Run one call of ``flow`` on ``engine`` with the virtual caller ``leg``, to its end."""
     call_id = call_id or uuid.uuid4().hex
@@ -202,6 +203,7 @@ async def run_call(
         realtime=leg.realtime,
         endpoint=endpoint,
         clock=clock,
+        fallback_engine=fallback_engine,
     )
     await runtime.start(flow_version)
     await leg.run(runtime)

@@ -24,7 +24,7 @@ class TrivialSession(EngineSession):
     def listen(self, listen: Listen) -> None:
         pass
 
-    def push(self, frame: I16) -> None:
+    def push(self, frame: I16, line: bytes | None = None) -> None:
         self.frames += 1
 
     async def partial(self) -> str:
@@ -33,7 +33,7 @@ class TrivialSession(EngineSession):
     async def finish(self) -> Heard:
         return Heard("", False, 0.0)
 
-    async def speak(self, text: str) -> AsyncIterator[Spoken]:
+    async def speak(self, text: str, sensitive: bool = False) -> AsyncIterator[Spoken]:
         for _ in range(max(1, text.count(".") + text.count("?"))):
             yield Spoken(TONE, 0.0)
 
@@ -44,5 +44,5 @@ class TrivialSession(EngineSession):
 class TrivialEngine(SpeechEngine):
     name = "trivial"
 
-    async def open(self, call_id: str, flow: Flow) -> EngineSession:
+    async def open(self, call_id: str, flow: Flow, line: str | None = None) -> EngineSession:
         return TrivialSession()

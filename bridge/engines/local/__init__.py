@@ -58,7 +58,7 @@ class LocalEngine(SpeechEngine):
         with self._lock:
             self._idle.append(recognizer)
 
-    async def open(self, call_id: str, flow: Flow) -> EngineSession:
+    async def open(self, call_id: str, flow: Flow, line: str | None = None) -> EngineSession:
         worker = ThreadPoolExecutor(1, thread_name_prefix=f"asr-{call_id[:8]}")
         loop = asyncio.get_running_loop()
         try:
@@ -87,7 +87,7 @@ class LocalSession(EngineSession):
         grammar = build(self.flow, listen, self.recognizer.known)
         self.worker.submit(self.recognizer.begin, grammar).add_done_callback(self._check)
 
-    def push(self, frame: I16) -> None:
+    def push(self, frame: I16, line: bytes | None = None) -> None:
         if self._failed is not None:
             return
         future = self.worker.submit(self.recognizer.feed, frame.copy())
@@ -106,7 +106,7 @@ class LocalSession(EngineSession):
             raise EngineError(f"speech recognition failed: {self._failed}")
         return Heard(result.text, result.grammar, result.decode_ms)
 
-    async def speak(self, text: str) -> AsyncIterator[Spoken]:
+    async def speak(self, text: str, sensitive: bool = False) -> AsyncIterator[Spoken]:
         for sentence in sentences(text):
             started = time.perf_counter()
             try:

@@ -53,7 +53,7 @@ class ForkLeg:
                     self._buf += msg.audio()
                     while len(self._buf) >= 160:
                         chunk, self._buf = self._buf[:160], self._buf[160:]
-                        self.runtime.caller_frame(self.line.decode(chunk))
+                        self.runtime.caller_frame(self.line.decode(chunk), chunk)
                 elif isinstance(msg, tp.Stop):
                     break
         finally:

@@ -175,7 +175,7 @@ class TwilioLeg:
         while len(self._buf) >= FRAME:
             chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
             playback.tick()
-            runtime.caller_frame(self.line.decode(chunk))
+            runtime.caller_frame(self.line.decode(chunk), chunk)
             # Keep Twilio a few frames ahead (its buffer rides out a busy moment here);
             # marks tell how far it has really played.
             for _ in range(playback.room()):

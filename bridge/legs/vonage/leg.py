@@ -154,7 +154,7 @@ class VonageLeg:
         self._buf += data
         while len(self._buf) >= n:
             chunk, self._buf = self._buf[:n], self._buf[n:]
-            runtime.caller_frame(self.line.decode(chunk))
+            runtime.caller_frame(self.line.decode(chunk), chunk)
             bot = runtime.bot_payload()
             if bot is not None:
                 await self._send_bytes(bot)

@@ -151,8 +151,8 @@ class FailingSession(EngineSession):
     def listen(self, listen):  # type: ignore[no-untyped-def]
         self.inner.listen(listen)
 
-    def push(self, frame):  # type: ignore[no-untyped-def]
-        self.inner.push(frame)
+    def push(self, frame, line=None):  # type: ignore[no-untyped-def]
+        self.inner.push(frame, line)
 
     async def partial(self) -> str:
         return await self.inner.partial()
@@ -161,8 +161,8 @@ class FailingSession(EngineSession):
         self._maybe_fail("finish")
         return await self.inner.finish()
 
-    async def speak(self, text):  # type: ignore[no-untyped-def]
-        async for chunk in self.inner.speak(text):
+    async def speak(self, text, sensitive=False):  # type: ignore[no-untyped-def]
+        async for chunk in self.inner.speak(text, sensitive):
             self._maybe_fail("speak")
             yield chunk
 
@@ -176,7 +176,7 @@ class FailingEngine:
     def __init__(self, fail_on: str, after: int = 0) -> None:
         self.fail_on, self.after = fail_on, after
 
-    async def open(self, call_id, flow):  # type: ignore[no-untyped-def]
+    async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
         return FailingSession(await engine().open(call_id, flow), self.fail_on, self.after)
 
 
