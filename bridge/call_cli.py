@@ -121,9 +121,16 @@ def call(
         from ruamel.yaml import YAML
 
         answers = YAML(typ="safe").load(Path(lookups).read_text()) or {}
+    from bridge.engines.registry import engine_for
+
+    try:
+        speech = engine_for(settings, flow.flow)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     runtime = asyncio.run(
-        _run(flow, lines, recorded, answers, transfer == "ok", realtime, record, show, settings)
-    )
+        _run(flow, speech, lines, recorded, answers, transfer == "ok", realtime, record, show,
+             settings)
+    )  # fmt: skip
     rt, leg = runtime
     if out:
         from media.format import HOUSE_RATE
@@ -152,6 +159,7 @@ def _line(ev: Envelope) -> str:
 
 async def _run(
     flow: Any,
+    engine: Any,
     lines: tuple[str, ...],
     recorded: list[Any],
     answers: dict[str, Any] | None,
@@ -163,11 +171,10 @@ async def _run(
 ) -> tuple[Any, Any]:
     from bridge.conversation.lookups import HttpLookup, StaticLookup
     from bridge.engines.local.tts import Synthesizer
-    from bridge.engines.registry import engine_for, fallback_for
+    from bridge.engines.registry import fallback_for
     from bridge.legs.virtual import HangUp, Keys, Silence, Speak, Step, VirtualLeg, run_call
     from media.line import phone_line
 
-    engine = engine_for(settings, flow.flow)
     caller_voice = Synthesizer(speed=0.92).say  # a slightly slower voice than the bot's
     script: list[Step] = []
     for text in lines:

@@ -66,8 +66,8 @@ class ModelTurns:
                 if utt is not None:
                     utt.text = text
                     self.rt.playout.mark(item)
-            case CallerSpeech(started=True) if self.rt._is_speaking():
-                self.rt._barge_in(time.perf_counter())
+            case CallerSpeech(started):
+                self._server_turn(started)
             case CallerWords(text, final):
                 self._caller_words(text, final)
             case Decision():
@@ -90,6 +90,17 @@ class ModelTurns:
                 # The model hears, decides and speaks in one go: all of it is its time.
                 turn.tts_first_ms = (time.perf_counter() - self.asked_at) * 1000
         rt.playout.enqueue(item, audio)
+
+    def _server_turn(self, started: bool) -> None:
+        """The model's own voice activity (server-side turn detection)."""
+        rt = self.rt
+        if started:
+            rt._handling = False
+            if rt._is_speaking():
+                rt._barge_in(time.perf_counter())
+        elif rt.listen is not None:
+            rt._handling = True  # the model answers next; no-input waits for it
+            self.asked_at = time.perf_counter()
 
     def _caller_words(self, text: str, final: bool) -> None:
         rt = self.rt

@@ -400,8 +400,7 @@ class CallRuntime:
         speech_end_clock = self.now_ms() - wait if self.realtime else end_ms
         self._turn = _Turn(self._turns, speech_end_clock, wait)
         if self.session.server_turns and not self.bridged:
-            self._turn_open, self._handling = True, False  # the model ends turns
-            self.model.asked_at = time.perf_counter()
+            self._turn_open = True  # the model ends turns (ModelTurns hears when)
             return
         self._spawn(self._understand(listen, self._speech_start_ms, end_ms))
 

@@ -34,9 +34,14 @@ def fallback_for(settings: Settings, engine: SpeechEngine) -> SpeechEngine | Non
 
 
 def _engine(name: str, settings: Settings) -> SpeechEngine:
-    if name not in _engines:
-        _engines[name] = _make(name, settings)
-    return _engines[name]
+    key = name
+    if name == "openai":  # one per service configuration (a test may point at another)
+        fields = sorted(f for f in Settings.model_fields if f.startswith("openai_"))
+        key = repr([name, *(getattr(settings, f) for f in fields)])
+        key = repr([key, settings.openai_api_key and settings.openai_api_key.get_secret_value()])
+    if key not in _engines:
+        _engines[key] = _make(name, settings)
+    return _engines[key]
 
 
 def _make(name: str, settings: Settings) -> SpeechEngine:

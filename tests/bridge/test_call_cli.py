@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
 from media.wav import read_wav
+from tests.fakes.openai_realtime import Reply, in_thread
 
 CARDS = Path(__file__).resolve().parents[2] / "flows" / "examples" / "card_services.yaml"
 
@@ -39,3 +41,25 @@ def test_call_refuses_an_invalid_flow(tmp_path: Path) -> None:
     bad.write_text(CARDS.read_text().replace("next: menu", "next: menuu"))
     result = CliRunner().invoke(main, ["call", "--flow", str(bad), "--say", "hello"])
     assert result.exit_code == 1 and "unknown state `menuu`" in result.output
+
+
+def test_the_same_flow_runs_on_the_openai_engine_by_setting_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with in_thread() as fake:
+        fake.replies.append(Reply(call="answer", args={"intent": "agent"}, heard="a person"))
+        monkeypatch.setenv("CALLBRIDGE_OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("CALLBRIDGE_OPENAI_REALTIME_URL", fake.url)
+        result = CliRunner().invoke(
+            main, ["call", "--engine", "openai", "--flow", str(CARDS), "--say", "talk to a person"]
+        )
+    assert result.exit_code == 0, result.output
+    assert "bot: Thank you for calling Example Bank card services." in result.stdout
+    assert "path: greet → menu → to_agent" in result.stdout
+    assert fake.of("session.update") and "sk-test" not in result.output
+
+
+def test_the_openai_engine_without_a_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLBRIDGE_OPENAI_API_KEY", raising=False)
+    result = CliRunner().invoke(main, ["call", "--engine", "openai", "--flow", str(CARDS)])
+    assert result.exit_code == 1 and "CALLBRIDGE_OPENAI_API_KEY" in result.output

@@ -18,7 +18,9 @@ import base64
 import contextlib
 import itertools
 import json
+import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from http import HTTPStatus
@@ -449,3 +451,19 @@ def _http(status: HTTPStatus, body: str) -> Response:
     return Response(
         status.value, status.phrase, Headers({"Content-Type": "text/plain"}), body.encode()
     )
+
+
+@contextlib.contextmanager
+def in_thread() -> Iterator[FakeRealtime]:
+    """The fake on its own event loop in a thread: for a client that runs its own loop
+    (``callbridge call`` under CliRunner, or a subprocess)."""
+    fake, loop = FakeRealtime(), asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -169,6 +169,18 @@ def test_sensitive_slot_must_not_reach_a_converse_state() -> None:
     assert p.line == 17 and p.message == "sensitive slot `pin` would be sent to the model"
 
 
+def test_a_converse_state_may_only_name_the_flows_tools() -> None:
+    head = HEAD.replace("states:\n", "tools:\n  order_status: { description: Find an order, "
+                        "url: 'http://shop/{args.id}' }\nstates:\n")  # fmt: skip
+    p = one(
+        "  menu:\n    converse: { instructions: Help., tools: [order_stats] }\n"
+        "    on: { yes: bye }\n  bye:\n    hangup: true\n",
+        head,
+    )
+    assert (p.line, p.message) == (14, "unknown tool `order_stats`")
+    assert "order_status" in p.fix
+
+
 def test_sensitive_slot_must_not_be_spoken_in_clear() -> None:
     p = one(
         "  menu:\n    ask: PIN?\n    collect: pin\n    sensitive: true\n    next: bye\n"

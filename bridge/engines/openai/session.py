@@ -176,8 +176,13 @@ class RealtimeSession(EngineSession):
 
     @property
     def owes(self) -> bool:
-        """A request is waiting for the model, or an event for the runtime."""
-        return self._inflight is not None or self._active is not None or not self._events.empty()
+        """A request or audio is waiting for the model, or an event for the runtime."""
+        return self._failed is None and (
+            self._inflight is not None
+            or self._active is not None
+            or not self._events.empty()
+            or bool(self._out)
+        )
 
     # -- EngineSession ------------------------------------------------------------------
 
@@ -340,7 +345,7 @@ class RealtimeSession(EngineSession):
         self._send(event)
 
     def _send(self, event: dict[str, Any], audio: bool = False) -> None:
-        if self._closing:
+        if self._closing or self._failed is not None:
             return
         if audio:
             if self._audio_queued >= MAX_QUEUED_AUDIO:  # back-pressure: keep the newest
@@ -495,6 +500,7 @@ class RealtimeSession(EngineSession):
         log.warning("realtime engine failed", reason=str(exc))
         self._failed = exc
         self._inflight, self._active = None, None
+        self._out.clear()
         self._idle.set()
         for say in self._says.values():
             say.chunks.put_nowait(exc)
@@ -584,7 +590,8 @@ class RealtimeSession(EngineSession):
         item = ev.text("item_id")
         if resp is None or item in self._cut:
             return  # a cancelled response's late audio
-        pcm = np.frombuffer(ev.audio(), dtype="<i2")
+        data = ev.audio()
+        pcm = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")  # an odd byte: dropped
         if len(pcm) == 0:
             return
         if resp.first_audio_ms is None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from bridge.legs.virtual import Keys
 from tests.bridge.conversation.calls import script
-from tests.bridge.engines.openai.conftest import call
+from tests.bridge.engines.openai.conftest import HELP_DESK, call
 from tests.fakes.openai_realtime import FakeRealtime, Reply
 
 
@@ -15,12 +15,14 @@ def voiced_ms(frames: list[np.ndarray]) -> int:
 
 
 async def test_the_flow_runs_on_the_model_tools_and_all(fake: FakeRealtime) -> None:
-    fake.replies.extend([
-        Reply(call="answer", args={"intent": "orders"}, heard="I want to ask about my parcel"),
-        Reply(call="order_status", args={"order_id": "A12"}, heard="where is order A12"),
-        Reply(say="Your order A12 has shipped."),
-        Reply(say="You're welcome.", call="done", heard="that's all thank you"),
-    ])  # fmt: skip
+    fake.replies.extend(
+        [
+            Reply(call="answer", args={"intent": "orders"}, heard="I want to ask about my parcel"),
+            Reply(call="order_status", args={"order_id": "A12"}, heard="where is order A12"),
+            Reply(say="Your order A12 has shipped."),
+            Reply(say="You're welcome.", call="done", heard="that's all thank you"),
+        ]
+    )
     steps = [
         *script("I want to ask about my parcel"),
         Keys("1234"),
@@ -31,16 +33,22 @@ async def test_the_flow_runs_on_the_model_tools_and_all(fake: FakeRealtime) -> N
     assert c.path == ["greet", "menu", "account", "orders", "bye"]
     assert c.runtime.result.outcome == "completed"
     # Each prompt of the flow was spoken by the model, word for word, as asked.
-    says = [e["response"]["instructions"] for e in fake.of("response.create")
-            if "instructions" in e["response"]]  # fmt: skip
+    says = [
+        e["response"]["instructions"]
+        for e in fake.of("response.create")
+        if "instructions" in e["response"]
+    ]
     assert any("What can I do for you today?" in s for s in says)
     assert any("Thanks for calling. Goodbye." in s for s in says)
     # The sensitive state never reached the model: not its prompt, not the digits.
     sent = str(fake.received)
     assert "account number" not in sent and "1234" not in sent
     # The tool ran as a lookup and its answer went back to the model.
-    outputs = [e["item"]["output"] for e in fake.of("conversation.item.create")
-               if e["item"]["type"] == "function_call_output"]  # fmt: skip
+    outputs = [
+        e["item"]["output"]
+        for e in fake.of("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]
     assert any('"shipped"' in o for o in outputs)
     assert [e.tool for e in c.of("engine.tool")] == ["order_status"]
     # The model's own words reached the caller and the transcript.
@@ -68,8 +76,11 @@ async def test_barge_in_cancels_and_truncates_to_what_was_heard(fake: FakeRealti
     assert cut["audio_end_ms"] == barge.played_ms
     assert [e["audio_end_ms"] for e in unheard] == [0]
     # What the caller heard of the greeting before the bot fell silent: the same figure.
-    loud = [i for i, f in enumerate(c.leg.bot_audio[: (barge.at_ms or 0) // 20 + 15])
-            if np.abs(f.astype(np.int32)).max() > 500]  # fmt: skip
+    loud = [
+        i
+        for i, f in enumerate(c.leg.bot_audio[: (barge.at_ms or 0) // 20 + 15])
+        if np.abs(f.astype(np.int32)).max() > 500
+    ]
     heard = (loud[-1] + 1) * 20  # the greeting starts the call: its last audible frame
     assert abs(cut["audio_end_ms"] - heard) <= 100, (cut, heard)
     assert 1500 <= cut["audio_end_ms"] <= 2200
@@ -91,10 +102,12 @@ def longest_silence_ms(frames: list[np.ndarray], start: int, end: int) -> int:
 async def test_a_socket_dropped_mid_reply_reconnects_within_two_seconds(
     fake: FakeRealtime,
 ) -> None:
-    fake.replies.extend([
-        Reply(call="answer", args={"intent": "orders"}, heard="my parcel"),
-        Reply(say="Sure. Which order is it about? Tell me its number.", heard="my order"),
-    ])  # fmt: skip
+    fake.replies.extend(
+        [
+            Reply(call="answer", args={"intent": "orders"}, heard="my parcel"),
+            Reply(say="Sure. Which order is it about? Tell me its number.", heard="my order"),
+        ]
+    )
     fake.drop_after_deltas, fake.drop_prompts = 4, False  # in the model's own reply
     steps = [*script("my parcel"), Keys("1234"), *script("I have a question about my order")]
     c = await call(fake, steps, realtime=True)
@@ -104,8 +117,11 @@ async def test_a_socket_dropped_mid_reply_reconnects_within_two_seconds(
     assert bot.count("Sure. Which order is it about? Tell me its number.") == 1
     assert c.said("caller").count("my order") == 1  # the replayed turn is not heard twice
     # From the caller's end of speech to the end of the reply, never more than 2 s quiet.
-    reply_at = next(i for i, e in enumerate(c.events) if e.type == "transcript.final"
-                    and e.text.startswith("Sure"))  # fmt: skip
+    reply_at = next(
+        i
+        for i, e in enumerate(c.events)
+        if e.type == "transcript.final" and e.text.startswith("Sure")
+    )
     end_frame = (c.events[reply_at].end_ms or 0) // 20
     spoke_at = max(e.end_ms for e in c.of("transcript.final") if e.speaker == "caller") // 20
     assert longest_silence_ms(c.leg.bot_audio, spoke_at + 40, end_frame) <= 2000
@@ -141,3 +157,19 @@ async def test_a_rejected_session_takes_the_flows_fallback(fake: FakeRealtime) -
     assert "rejected" in failed.reason and failed.fallback == "transfer"
     assert c.said("bot")[0] == "Sorry, we're having technical trouble."
     assert c.path[-1] == "to_agent" and c.leg.transfers
+
+
+async def test_with_server_vad_the_model_ends_the_turns(fake: FakeRealtime) -> None:
+    flow = HELP_DESK.model_copy(
+        update={"realtime": HELP_DESK.realtime.model_copy(update={"turn_detection": "server_vad"})}
+    )
+    fake.replies.append(Reply(call="answer", args={"intent": "agent"}, heard="a person please"))
+    c = await call(fake, script("a person please"), flow=flow)
+
+    assert c.path[-1] == "to_agent" and c.leg.transfers
+    vad = fake.of("session.update")[-1]["session"]["audio"]["input"]["turn_detection"]
+    assert vad["type"] == "server_vad" and vad["interrupt_response"] is True
+    assert not fake.of("input_audio_buffer.commit")  # the server committed the turn
+    # Every caller frame until the transfer went to the model, silence too.
+    appended = len(fake.of("input_audio_buffer.append"))
+    assert appended >= 0.9 * len(c.leg.caller_audio)
