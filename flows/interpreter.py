@@ -69,7 +69,12 @@ class HungUp:
     pass
 
 
-Event = Utterance | Dtmf | NoInput | LookupResult | TransferResult | HungUp
+@dataclass(frozen=True)
+class ConverseTurn:
+    """A model answered the caller itself in a converse state (its turns are counted)."""
+
+
+Event = Utterance | Dtmf | NoInput | LookupResult | TransferResult | HungUp | ConverseTurn
 
 # -- actions --------------------------------------------------------------------------
 
@@ -234,6 +239,8 @@ class Interpreter:
             return []  # an event the current state does not wait for: ignored
         if isinstance(event, NoInput):
             return self._retry(s, "no_input")
+        if isinstance(event, ConverseTurn):
+            return self._converse_turn(s)
         if isinstance(event, Utterance | Dtmf):
             return self._answer(s, event)
         return []
@@ -266,6 +273,19 @@ class Interpreter:
                     return [self._say(s.confirm, s.sensitive), self._listen(s)]
                 if s.next:
                     return self._enter(s.next)
+        return self._retry(s, "no_match")
+
+    def _converse_turn(self, s: AskState | ConverseState) -> list[Action]:
+        """Past ``max_turns`` the conversation moves on (``next``, else the no-match way
+        out); before it, nothing changes: the model goes on."""
+        if not isinstance(s, ConverseState):
+            return []
+        key = f"{self.snap.state}:turns"
+        self.snap.retries[key] = self.snap.retries.get(key, 0) + 1
+        if self.snap.retries[key] < s.converse.max_turns:
+            return []
+        if s.next:
+            return self._enter(s.next)
         return self._retry(s, "no_match")
 
     def _confirmation(self, s: AskState, event: Utterance | Dtmf) -> list[Action]:

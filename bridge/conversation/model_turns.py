@@ -127,7 +127,13 @@ class ModelTurns:
         """The model answered the caller itself: same state, the caller's turn again."""
         rt = self.rt
         rt._handling = False
-        if rt.listen is not None and not rt._turn_open and not rt.ended.is_set():
+        if rt.listen is None or rt.ended.is_set():
+            return
+        moved = rt.interp.handle(fi.ConverseTurn())
+        if moved:  # max_turns reached: the flow moves on
+            rt.listen = None
+            rt._execute(moved)
+        elif not rt._turn_open:
             rt._open_turn(rt.listen)
 
     async def _tool(self, call: ToolCall) -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from flows.interpreter import (
     CONFIRM_SLOT,
     MASK,
+    ConverseTurn,
     Dtmf,
     Hangup,
     HungUp,
@@ -178,6 +179,7 @@ EVENTS = st.one_of(
     st.builds(LookupResult, st.booleans(), LOOKUP_DATA),
     st.builds(TransferResult, st.booleans()),
     st.just(HungUp()),
+    st.just(ConverseTurn()),
 )
 
 
@@ -191,3 +193,19 @@ def test_random_events_never_raise_or_leave_the_flow(flow, events) -> None:  # t
             if isinstance(action, StateEntered):
                 assert action.state in flow.states
         assert it.state in flow.states
+
+
+def test_a_conversation_moves_on_after_max_turns() -> None:
+    from tests.bridge.engines.openai.conftest import HELP_DESK
+
+    flow = HELP_DESK.model_copy(deep=True)
+    orders = flow.states["orders"]
+    orders.converse.max_turns, orders.next = 2, "to_agent"  # type: ignore[union-attr]
+    it = Interpreter(flow)
+    it.start()
+    it.handle(Utterance("my parcel", "orders"))
+    it.handle(Dtmf("1234"))
+    assert it.state == "orders"
+    assert it.handle(ConverseTurn()) == []  # the model answered once: go on
+    moved = it.handle(ConverseTurn())
+    assert StateEntered("to_agent") in moved and it.state == "to_agent"
