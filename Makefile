@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # Debian packages the test suite drives as real peers or uses to make test audio.
-APT_PACKAGES ?= redis-server espeak-ng libc++1 graphviz sip-tester baresip kamailio
+APT_PACKAGES ?= redis-server espeak-ng libc++1 graphviz sip-tester baresip kamailio chromium
 PYTEST_ARGS  ?=
 
 .PHONY: install run test lint format clean apt

@@ -14,6 +14,7 @@ from bridge import __version__, logs
 from bridge.call_cli import call
 from bridge.flows_cli import flows
 from bridge.settings import Settings
+from bridge.users_cli import users
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -161,6 +162,7 @@ def db_current() -> None:
 
 main.add_command(flows)
 main.add_command(call)
+main.add_command(users)
 
 
 @main.group()

@@ -157,6 +157,16 @@ class Settings(BaseSettings):
     flow_engines: dict[str, EngineName] = Field(
         default_factory=dict, description="Per flow name, an engine other than `engine`."
     )
+    recordings: bool = Field(
+        True,
+        description="Record each call as a stereo WAV (caller left, bot or agent right) in "
+        "the data dir's recordings/; sensitive states are recorded as silence.",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the dashboard's session cookies; unset: a key made once and kept "
+        "in the data dir (set one shared value when several bridges serve the dashboard).",
+    )
     openai_api_key: SecretStr | None = Field(
         None, description="API key for the openai engine (never logged or shown)."
     )

@@ -6,6 +6,7 @@ from alembic import context
 
 from bridge.store.db import make_engine
 from bridge.store.models import Base
+from bridge.store.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,6 +21,7 @@ def run_migrations_online() -> None:
             # SQLite cannot ALTER most things in place; batch mode copies the table.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

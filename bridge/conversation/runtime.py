@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy as np
 from bridge import logs
 from bridge.conversation.lookups import LookupFn
 from bridge.conversation.model_turns import ModelTurns
+from bridge.conversation.recording import CallRecording
 from bridge.engines.base import I16, EngineError, EngineSession, SpeechEngine
 from bridge.events.schema import (
     BargeIn,
@@ -133,6 +135,7 @@ class CallRuntime:
         clock: Callable[[], datetime] | None = None,
         line: LineCodec | None = None,
         fallback_engine: SpeechEngine | None = None,
+        record: Path | None = None,
     ) -> None:
         self.call_id, self.flow, self.session = call_id, flow, session
         self.engine_name, self.control, self.lookup = engine_name, control, lookup
@@ -141,6 +144,7 @@ class CallRuntime:
         self._emit_raw, self.events = emit, CallEvents(call_id)
         self.fallback_prompt = fallback_prompt
         self.fallback_engine = fallback_engine  # the call goes on with it if the engine fails
+        self.recording = CallRecording(record) if record is not None else None
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
         self._item_of: dict[str, str] = {}  # utterance → the engine's item that said it
@@ -283,6 +287,8 @@ class CallRuntime:
             self._model_task.cancel()
         for task in list(self._busy):
             task.cancel()
+        if self.recording is not None:
+            self.recording.close()
         self.ended.set()
         asyncio.get_running_loop().create_task(self.session.close())
 
@@ -312,6 +318,13 @@ class CallRuntime:
         if len(ended):
             self._on_speech_end()
         self._tick_timers(in_speech)
+        if self.recording is not None:
+            self.recording.caller_frame(frame, self._private())
+
+    def _private(self) -> bool:
+        """Nothing of a sensitive state, or of a sensitive prompt, is recorded."""
+        utt = self._utterances.get(self.playout.playing or "")
+        return self.flow.states[self.interp.state].sensitive or bool(utt and utt.sensitive)
 
     def _on_speech_start(self, fired_at: float) -> None:
         self._speech_start_ms = int(self.endpointer.speech_start_ms[0])
@@ -507,6 +520,8 @@ class CallRuntime:
         """The next 20 ms of bot audio, or None for silence (the leg calls this every tick)."""
         playing = self.playout.playing
         frame, marks = self.playout.next_frame()
+        if frame is not None and self.recording is not None:
+            self.recording.bot_frame(frame)
         if frame is not None:
             turn = self._turn
             if turn is not None and not turn.reported:

@@ -14,6 +14,7 @@ from pathlib import Path
 from bridge import logs
 from bridge.calls import CallRegistry
 from bridge.conversation.lookups import HttpLookup
+from bridge.conversation.recording import recording_path
 from bridge.conversation.runtime import CallRuntime, LegControl
 from bridge.engines.base import SpeechEngine
 from bridge.engines.registry import engine_for, fallback_for
@@ -67,6 +68,7 @@ class CallService:
                 control=leg, emit=self.emit, lookup=self.lookup, caller_number=caller,
                 dialled_number=dialled, carrier=carrier, realtime=True, line=line,
                 fallback_engine=None if self.engine else fallback_for(self.settings, engine),
+                record=self._recording(call_id),
             )  # fmt: skip
             await runtime.start(flow.version)
         except Exception:
@@ -75,6 +77,11 @@ class CallService:
         self.runtimes[call_id] = runtime
         asyncio.get_running_loop().create_task(self._forget(runtime))
         return runtime
+
+    def _recording(self, call_id: str) -> Path | None:
+        if not self.settings.recordings:
+            return None
+        return recording_path(self.settings.data_dir, call_id)
 
     async def _forget(self, runtime: CallRuntime) -> None:
         await runtime.ended.wait()

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 
 from bridge import __version__
 from bridge.conversation.service import CallService
+from bridge.flow_catalog import FlowCatalog
 from bridge.logs import get_logger
 from bridge.services import Services
 from bridge.settings import Settings
-from bridge.web import health
+from bridge.web import auth, dashboard, health
 
 log = get_logger(__name__)
 
@@ -25,6 +26,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        app.state.users = auth.Users(services.engine)
+        app.state.flow_catalog = FlowCatalog(services.engine)
         sip = _sip(services, app.state.call_service)
         if sip is not None:
             await sip.start()
@@ -49,6 +52,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     app.include_router(health.router)
     _carriers(app, services)
+    s = services.settings
+    secret = auth.session_secret(
+        s.data_dir, s.session_secret and s.session_secret.get_secret_value()
+    )
+    dashboard.mount(app, secret, https=app.state.public_url.startswith("https://"))
     return app
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 from bridge.store import migrate
 from bridge.store.db import make_engine
 from bridge.store.models import Base
+from bridge.store.search import include_object
 
 TABLES = {"calls", "legs", "transcript_segments", "events", "flow_versions", "users", "audit_log"}
 
@@ -43,7 +44,9 @@ def test_each_revision_steps_up_and_down(database_url: str) -> None:
 def test_models_match_migrations(migrated_url: str) -> None:
     engine = make_engine(migrated_url)
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         diff = compare_metadata(ctx, Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations differ; write a migration: {diff}"
