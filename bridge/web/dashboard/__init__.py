@@ -97,9 +97,9 @@ def mount(app: FastAPI, secret: str, https: bool) -> None:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
 
-def _page(request: Request, name: str, who: Principal | None, **context: Any) -> HTMLResponse:
+def _page(request: Request, template: str, who: Principal | None, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, name, {"who": who, "csrf": auth.csrf_token(request), **context}
+        request, template, {"who": who, "csrf": auth.csrf_token(request), **context}
     )
 
 
