@@ -146,19 +146,26 @@ def run_file(path: str | Path) -> SuiteResult:
                 )
             ]
         ) from None
-    src = parse_yaml(text, str(p))
+    return run_text(text, str(p), base=p.parent)
+
+
+def run_text(text: str, file: str, flow: Flow | None = None, base: Path = Path()) -> SuiteResult:
+    """Run the test conversations in ``text``, on ``flow`` when given (an editor's unsaved
+    flow), else on the file its ``flow:`` names, relative to ``base``."""
+    src = parse_yaml(text, file)
     tree = src.tree
     for key in ("flow", "tests"):
-        if key not in tree:
+        if not isinstance(tree, dict) or key not in tree:
             raise FlowInvalid([src.problem((), f"missing `{key}`", _HINT)])
-    flow = load(p.parent / str(tree["flow"]))
+    if flow is None:
+        flow = load(base / str(tree["flow"]))
     clock = _clock(src, tree.get("clock"), ("clock",))
     builtins = dict(tree.get("variables") or {})
     cov = Coverage(set(flow.states), transitions(flow))
     failures: list[Failure] = []
     for i, case in enumerate(tree["tests"]):
         failures += _run_case(flow, src, ("tests", i), case, clock, builtins, cov)
-    return SuiteResult(str(p), flow, len(tree["tests"]), failures, cov)
+    return SuiteResult(file, flow, len(tree["tests"]), failures, cov)
 
 
 _HINT = "a test file has `flow: FILE.yaml` and `tests:` (see docs/flows.md)"

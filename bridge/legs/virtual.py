@@ -186,6 +186,7 @@ async def run_call(
     endpoint: EndpointConfig | None = None,
     clock: Callable[[], datetime] | None = None,
     fallback_engine: SpeechEngine | None = None,
+    record: Path | None = None,
 ) -> CallRuntime:
     """Run one call of ``flow`` on ``engine`` with the virtual caller ``leg``, to its end."""
     call_id = call_id or uuid.uuid4().hex
@@ -204,6 +205,7 @@ async def run_call(
         endpoint=endpoint,
         clock=clock,
         fallback_engine=fallback_engine,
+        record=record,
     )
     await runtime.start(flow_version)
     await leg.run(runtime)

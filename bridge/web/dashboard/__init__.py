@@ -32,7 +32,7 @@ from bridge.store.models import Call, FlowVersion
 from bridge.web import auth
 from bridge.web.auth import LoginRequired, Principal, Role
 from bridge.web.dashboard import live, review
-from flows import graph
+from flows import graph, testing
 from flows.loader import FlowInvalid, loads
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +58,7 @@ ACCESS: dict[tuple[str, str], Role | None] = {
     ("GET", "/api/flows"): "admin",
     ("POST", "/api/flows/validate"): "admin",
     ("POST", "/api/flows/graph"): "admin",
+    ("POST", "/api/flows/test"): "admin",
     ("POST", "/api/flows/publish"): "admin",
     ("POST", "/api/flows/activate"): "admin",
 }
@@ -284,6 +285,10 @@ class Source(BaseModel):
     file: str = Field("flow.yaml", max_length=200)
 
 
+class Tests(Source):
+    tests: str = Field(max_length=512_000)
+
+
 class Activate(BaseModel):
     name: str = Field(max_length=128)
     version: int = Field(ge=1)
@@ -330,12 +335,26 @@ def _source_of(request: Request, name: str, version: int | None) -> str:
     return Path(default).read_text() if Path(default).exists() else ""
 
 
+def _tests_of(request: Request, source: str) -> str:
+    """The test conversations kept beside the default flow, when it is the one edited."""
+    default = Path(request.app.state.services.settings.default_flow)
+    tests = testing.find_test_file(default)
+    if not tests.exists() or not default.exists():
+        return ""
+    try:
+        same = loads(source, "edited.yaml").flow == loads(default.read_text(), str(default)).flow
+    except FlowInvalid:
+        same = False
+    return tests.read_text() if same else ""
+
+
 @router.get("/flows/edit", response_class=HTMLResponse)
 async def editor_page(
     request: Request, who: Who, name: str = "", version: int | None = None
 ) -> HTMLResponse:
     source = await asyncio.to_thread(_source_of, request, name, version)
-    return _page(request, "editor.html", who, source=source, name=name)
+    tests = await asyncio.to_thread(_tests_of, request, source)
+    return _page(request, "editor.html", who, source=source, name=name, tests=tests)
 
 
 def _problems(source: str, file: str) -> list[dict[str, Any]]:
@@ -374,6 +393,27 @@ async def flow_graph(request: Request, body: Source, who: Who) -> Response:
     if svg.returncode != 0:
         raise HTTPException(500, "graphviz could not draw the flow")
     return Response(svg.stdout, media_type="image/svg+xml")
+
+
+def _run_tests(source: str, tests: str) -> dict[str, Any]:
+    try:
+        flow = loads(source, "flow.yaml")
+        result = testing.run_text(tests, "tests.yaml", flow=flow)
+    except FlowInvalid as exc:
+        return {"ok": False, "tests": 0, "failures": [str(p) for p in exc.problems]}
+    cov = result.coverage
+    return {
+        "ok": not result.failures,
+        "tests": result.tests,
+        "failures": [str(f) for f in result.failures],
+        "states_pct": round(cov.state_pct, 1),
+        "transitions_pct": round(cov.transition_pct, 1),
+    }
+
+
+@router.post("/api/flows/test")
+async def run_tests(request: Request, body: Tests, who: Who) -> dict[str, Any]:
+    return await asyncio.to_thread(_run_tests, body.source, body.tests)
 
 
 @router.post("/api/flows/publish")

@@ -59,7 +59,7 @@ class Call:
 
 
 async def call(flow: Any, steps: list[Step], answers: dict[str, Any] | None = None,
-               **leg_options: Any) -> Call:  # fmt: skip
+               record: Path | None = None, **leg_options: Any) -> Call:  # fmt: skip
     events: list[Envelope] = []
     leg = VirtualLeg(steps, **leg_options)
     runtime = await run_call(
@@ -69,5 +69,6 @@ async def call(flow: Any, steps: list[Step], answers: dict[str, Any] | None = No
         emit=events.append,
         lookup=StaticLookup(answers or {}),
         clock=lambda: TUESDAY_10AM,
+        record=record,
     )
     return Call(runtime, leg, events)

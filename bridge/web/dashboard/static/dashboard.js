@@ -159,6 +159,20 @@ const CB = (() => {
       document.getElementById("published").textContent =
         res.ok ? `published ${res.name} version ${res.version}` : (res.error || "fix the problems first");
     };
+    document.getElementById("run-tests").onclick = async () => {
+      const r = await post("/api/flows/test", {source: src.value, tests: document.getElementById("tests").value});
+      const res = await r.json();
+      document.getElementById("test-result").textContent = res.tests
+        ? `${res.tests - res.failures.length} of ${res.tests} passed · states ${res.states_pct}% · transitions ${res.transitions_pct}%`
+        : "the tests could not run";
+      document.getElementById("test-failures").replaceChildren(...res.failures.map((f) => el("li", f)));
+    };
+    problems.onclick = (e) => {  // a problem takes the cursor to its line
+      const line = Number(e.target.closest("li")?.dataset.line);
+      if (!line) return;
+      const at = src.value.split("\n").slice(0, line - 1).join("\n").length + (line > 1 ? 1 : 0);
+      src.focus(); src.setSelectionRange(at, at);
+    };
     validate();
   }
 

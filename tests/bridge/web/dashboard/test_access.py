@@ -18,6 +18,7 @@ BODIES = {
     "/api/flows/validate": {"source": "flow: x"},
     "/api/flows/graph": {"source": "flow: x"},
     "/api/flows/publish": {"source": "flow: x"},
+    "/api/flows/test": {"source": "flow: x", "tests": "tests: []"},
     "/api/flows/activate": {"name": "nope", "version": 1},
 }
 

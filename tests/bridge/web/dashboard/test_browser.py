@@ -18,6 +18,7 @@ from tests.audio import VOICES, synthesize
 from tests.bridge.web.dashboard.conftest import PASSWORD, USERS, Dashboard, stored
 
 CHROMIUM = shutil.which("chromium")
+EXAMPLE_TESTS = Path(__file__).resolve().parents[4] / "flows/examples/card_services.test.yaml"
 SHOTS = Path(__file__).resolve().parents[4] / "test-artifacts" / "screenshots"
 pytestmark = [
     pytest.mark.skipif(
@@ -154,6 +155,10 @@ async def test_an_admin_breaks_a_flow_sees_where_fixes_it_and_publishes(
     await editor.fill(source)
     await expect(page.locator("#check")).to_have_text("valid")
     await expect(page.locator("#graph img")).to_be_visible()
+    await page.get_by_role("button", name="Run tests").click()
+    cases = EXAMPLE_TESTS.read_text().count("\n  - name:")
+    await expect(page.locator("#test-result")).to_contain_text(f"{cases} of {cases} passed")
+    await expect(page.locator("#test-result")).to_contain_text("states 100%")
     await page.get_by_role("button", name="Publish").click()
     await expect(page.locator("#published")).to_have_text("published card_services version 1")
     await shot(page, "admin-editor-published")

@@ -1,0 +1,42 @@
+"""Each call is recorded in stereo on its own clock, and sensitive states are not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bridge.conversation.recording import recording_path
+from media.wav import read_wav
+from tests.bridge.conversation.calls import CARDS, VERIFY, call, script
+
+ANSWERS = {VERIFY: {"verified": True, "status": "active", "balance": 75}}
+
+
+async def test_both_sides_recorded_and_the_card_number_state_silent(tmp_path: Path) -> None:
+    path = recording_path(tmp_path, "call-1")
+    c = await call(CARDS, script("#1", "12 March 1990", "#1234#"), ANSWERS, record=path)
+    assert "ask_card" in c.path
+    stereo, rate = read_wav(path)
+    assert rate == 16000 and stereo.shape[1] == 2
+    bot = np.concatenate(c.leg.bot_audio)
+    caller = np.concatenate(c.leg.caller_audio)
+    assert len(stereo) == len(caller)  # one frame per caller frame: the call's clock
+    left, right = stereo[:, 0], stereo[:, 1]
+    loud = np.abs(bot.astype(np.int32)).reshape(-1, 320).max(axis=1) > 1000
+    kept = np.abs(right.astype(np.int32)).reshape(-1, 320).max(axis=1) > 1000
+    # The bot's words are on the right, frame for frame (written with the next caller
+    # frame: 20 ms later), except the sensitive prompt.
+    kept, loud = kept[1:], loud[:-1]
+    assert (kept <= loud).all()
+    silenced = np.flatnonzero(loud & ~kept)
+    assert 50 <= len(silenced) <= 400, len(silenced)  # "Please key in the last four digits…"
+    assert np.array_equal(left[:16000], caller[:16000])
+    said = [e for e in c.of("transcript.final") if e.speaker == "bot"]
+    assert any(e.text == "[sensitive]" for e in said)
+
+
+def test_an_id_that_is_no_plain_name_cannot_leave_the_folder(tmp_path: Path) -> None:
+    odd = recording_path(tmp_path, "../../etc/passwd@pbx.example.com")
+    assert odd.parent == tmp_path / "recordings" and ".." not in odd.name
+    assert recording_path(tmp_path, "CA0123abc").name == "CA0123abc.wav"
