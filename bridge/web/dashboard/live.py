@@ -8,6 +8,7 @@ duplicate. A first connection starts at the call's beginning.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -18,10 +19,10 @@ BATCH = 500
 
 
 def start_id(started_at: datetime | None) -> str:
-    """A stream id a little before the call began (stream ids are milliseconds)."""
-    if started_at is None:
-        return "0-0"
-    return f"{max(0, int(started_at.timestamp() * 1000) - 5000)}-0"
+    """A stream id a little before the call began (stream ids are milliseconds); a call
+    not stored yet began moments ago: the last minute, not the whole stream."""
+    ms = started_at.timestamp() * 1000 if started_at else time.time() * 1000 - 60_000
+    return f"{max(0, int(ms) - 5000)}-0"
 
 
 async def call_events(

@@ -4,6 +4,7 @@ said in them (SQLite FTS5 and PostgreSQL full-text search) and by filters."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -109,4 +110,35 @@ async def test_review_finds_calls_by_words_and_filters(dashboard: Dashboard) -> 
         views = [a.target for a in s.scalars(select(AuditEntry).where(
             AuditEntry.action == "transcript.view"))]  # fmt: skip
     assert f"call:{stolen.id}" in views
+    await c.aclose()
+
+
+CARDS_SOURCE = (
+    Path(__file__).resolve().parents[4] / "flows/examples/card_services.yaml"
+).read_text()
+
+
+@EMBEDDED
+async def test_an_admin_publishes_and_rolls_back_and_both_are_audited(dashboard: Dashboard) -> None:
+    c = await dashboard.client("admin")
+    headers = {"X-CSRF-Token": await dashboard.csrf(c)}
+
+    async def publish(source: str) -> httpx.Response:
+        return await c.post("/api/flows/publish", json={"source": source}, headers=headers)
+
+    broken = await publish(CARDS_SOURCE.replace("next: menu", "next: x"))
+    assert broken.status_code == 422 and broken.json()["problems"][0]["line"] > 1
+    for version in (1, 2):
+        r = await publish(CARDS_SOURCE.replace("version: 1", f"version: {version}"))
+        assert r.json() == {"ok": True, "name": "card_services", "version": version}
+    clash = await publish(CARDS_SOURCE.replace("version: 1", "version: 2") + "\n# edit")
+    assert clash.status_code == 409 and "raise `version:`" in clash.json()["error"]
+    back = {"name": "card_services", "version": 1}
+    assert (await c.post("/api/flows/activate", json=back, headers=headers)).status_code == 200
+    live = [v for v in (await c.get("/api/flows")).json() if v["active"]]
+    assert [(v["name"], v["version"]) for v in live] == [("card_services", 1)]
+    with Session(dashboard.services.engine) as s:
+        rows = s.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        trail = [(a.actor, a.action) for a in rows if a.action.startswith("flow.")]
+    assert trail == [("ada", "flow.publish"), ("ada", "flow.publish"), ("ada", "flow.activate")]
     await c.aclose()
