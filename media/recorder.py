@@ -2,7 +2,8 @@
 
 Left is the caller, right the bot or the human agent. Each tick writes one frame
 of each side (silence for a side with nothing to say), so the channels stay
-aligned with the call's clock; nothing is held in memory beyond one frame.
+aligned with the call's clock; frames reach the disk a second at a time, and
+nothing more than that second is held in memory.
 """
 
 from __future__ import annotations
@@ -19,35 +20,51 @@ from media.format import HOUSE_RATE, frame_samples
 I16 = npt.NDArray[np.int16]
 
 
+BLOCK = 50  # frames (1 s) gathered before one write: a call's disk cost stays off its tick
+
+
 class StereoRecorder:
-    def __init__(self, path: Path, rate: int = HOUSE_RATE) -> None:
+    def __init__(self, path: Path, rate: int = HOUSE_RATE, block: int = BLOCK) -> None:
         self.path = path
         self.rate = rate
         self.frame = frame_samples(rate)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._wav = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
+        self._file = path.open("wb")
+        self._wav = wave.open(self._file, "wb")  # noqa: SIM115 - closed in close()
         self._wav.setnchannels(2)
         self._wav.setsampwidth(2)
         self._wav.setframerate(rate)
-        self._silence = np.zeros(self.frame, np.int16)
+        self._buf = np.zeros((block * self.frame, 2), dtype="<i2")  # interleaved on write
+        self._used = 0  # samples in _buf
         self.frames_written = 0
 
     def write(self, left: I16 | None, right: I16 | None) -> None:
-        left = self._silence if left is None else left
-        right = self._silence if right is None else right
-        if len(left) != self.frame or len(right) != self.frame:
-            raise ValueError(f"frames of {len(left)}/{len(right)} samples, expected {self.frame}")
-        stereo = np.empty(2 * self.frame, dtype="<i2")
-        stereo[0::2], stereo[1::2] = left, right
-        self._wav.writeframes(stereo.tobytes())
+        n = self.frame
+        if (left is not None and len(left) != n) or (right is not None and len(right) != n):
+            got = [len(x) if x is not None else n for x in (left, right)]
+            raise ValueError(f"frames of {got[0]}/{got[1]} samples, expected {n}")
+        rows = self._buf[self._used : self._used + n]
+        rows[:, 0] = 0 if left is None else left
+        rows[:, 1] = 0 if right is None else right
+        self._used += n
         self.frames_written += 1
+        if self._used == len(self._buf):
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._used:
+            self._wav.writeframes(self._buf[: self._used].tobytes())
+            self._file.flush()  # on disk each second: a crash loses at most that second
+            self._used = 0
 
     @property
     def duration_ms(self) -> int:
         return self.frames_written * 20
 
     def close(self) -> None:
+        self._flush()
         self._wav.close()
+        self._file.close()
 
     def __enter__(self) -> StereoRecorder:
         return self
