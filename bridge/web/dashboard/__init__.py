@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.conversation.recording import recording_path
 from bridge.flow_catalog import CatalogError, FlowCatalog
@@ -81,9 +82,23 @@ async def _who(request: Request) -> Principal | None:
 Who = Annotated[Principal, Depends(_who)]
 
 
+class HttpSessions:
+    """Sessions for HTTP requests only: a carrier's media socket has no dashboard session,
+    and its every frame should not pass through one more layer."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app, self.sessions = app, SessionMiddleware(app, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.sessions(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def mount(app: FastAPI, secret: str, https: bool) -> None:
     app.add_middleware(
-        SessionMiddleware,
+        HttpSessions,
         secret_key=secret,
         session_cookie="callbridge",
         max_age=12 * 3600,
