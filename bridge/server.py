@@ -69,6 +69,7 @@ class DrainingServer(uvicorn.Server):
             f"  ready    {base}/readyz",
             f"  metrics  {base}/metrics",
             f"  API      {base}/docs  (OpenAPI: {base}/openapi.json)",
+            f"  dashboard {base}/login  (add people: callbridge users add NAME --role ROLE)",
             f"  flow     {s.settings.default_flow}",
             f"  data     {s.settings.data_dir}  (redis: {redis})",
             "Press Ctrl-C to stop.",
