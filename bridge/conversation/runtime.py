@@ -144,6 +144,7 @@ class CallRuntime:
         self._emit_raw, self.events = emit, CallEvents(call_id)
         self.fallback_prompt = fallback_prompt
         self.fallback_engine = fallback_engine  # the call goes on with it if the engine fails
+        self._switching = False
         self.recording = CallRecording(record) if record is not None else None
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
@@ -680,10 +681,11 @@ class CallRuntime:
         self._fallback_made.set()
 
     def _fail(self, reason: str) -> None:
-        if self._failing or self.ended.is_set():
-            return
+        if self._failing or self._switching or self.ended.is_set():
+            return  # (while switching, the old engine's other parts report the same failure)
         if self.fallback_engine is not None:
             engine, self.fallback_engine = self.fallback_engine, None
+            self._switching = True
             self._spawn(self._switch_engine(engine, reason))
             return
         self._failing = True
@@ -740,9 +742,10 @@ class CallRuntime:
         try:
             self.session = await engine.open(self.call_id, self.flow)
         except Exception as exc:
-            self.session = old
+            self.session, self._switching = old, False
             self._fail(f"{reason}; fallback engine did not start: {type(exc).__name__}")
             return
+        self._switching = False
         self.engine_name = engine.name
         await old.close()
         self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")

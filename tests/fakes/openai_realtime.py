@@ -92,6 +92,7 @@ class FakeRealtime:
         self.connections = 0
         self.refuse = False  # every upgrade gets 503
         self.reject_session = False  # every session.update gets an error event
+        self.mute = False  # accept the socket, then say nothing (a hung service)
         self.drop_after_deltas: int | None = None  # once: close the socket mid-response
         self.drop_prompts = True  # ... also in a prompt it was asked to say (else replies only)
         self.drop_refuses_after = False  # ... and refuse every connection after that
@@ -135,6 +136,9 @@ class FakeRealtime:
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
         conn = _Conn(ws)
+        if self.mute:
+            await ws.wait_closed()
+            return
         await self._send(
             conn, "session.created", session={"id": self._id("sess"), "type": "realtime"}
         )

@@ -47,13 +47,14 @@ async def call(
     flow: Any = HELP_DESK,
     fallback: bool = True,
     answers: dict[str, Any] | None = None,
+    engine_settings: dict[str, Any] | None = None,
     **leg_options: Any,
 ) -> Call:
     events: list[Envelope] = []
     leg = VirtualLeg(steps, **leg_options)
     runtime = await run_call(
         flow,
-        openai_engine(fake),
+        openai_engine(fake, **(engine_settings or {})),
         leg,
         emit=events.append,
         lookup=StaticLookup(answers or {ORDER_URL: {"order": "A12", "status": "shipped"}}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from bridge.legs.virtual import Keys
@@ -173,3 +175,27 @@ async def test_with_server_vad_the_model_ends_the_turns(fake: FakeRealtime) -> N
     # Every caller frame until the transfer went to the model, silence too.
     appended = len(fake.of("input_audio_buffer.append"))
     assert appended >= 0.9 * len(c.leg.caller_audio)
+
+
+async def test_a_service_that_never_answers_times_out_and_the_call_goes_on(
+    fake: FakeRealtime,
+) -> None:
+    fake.mute = True
+    started = time.monotonic()
+    c = await call(
+        fake,
+        [],
+        realtime=True,
+        engine_settings={"openai_connect_timeout_s": 0.5, "openai_reconnect_s": 0},
+    )
+    [failed] = c.of("engine.failed")
+    assert failed.fallback == "local" and "did not start" in failed.reason
+    # The caller heard the fallback prompt and then the flow's question, in the local voice
+    # (the greeting had been handed to the model when it failed).
+    assert c.said("bot")[:2] == [
+        "Sorry, we're having technical trouble.",
+        "What can I do for you today?",
+    ]
+    first_sound = next(i for i, f in enumerate(c.leg.bot_audio) if np.abs(f).max() > 500)
+    assert first_sound * 20 <= 2000  # never more than 2 s of silence at the start
+    assert time.monotonic() - started < 60
