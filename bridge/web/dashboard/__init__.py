@@ -1,99 +1,39 @@
 """The dashboard: one web app for agents (live calls), supervisors (call review) and
-admins (flows), served by the bridge.
+admins (flows, in :mod:`.admin`), served by the bridge.
 
-:data:`ACCESS` is the one table of who may open what; every route below asks it
-(``_guard``), and the authorisation test walks it for every role. Pages are
-rendered on the server; live parts (transcripts, the editor's checks) are small
+Every route is guarded by its entry in :data:`.access.ACCESS`. Pages are rendered on
+the server (:mod:`.render`); live parts (transcripts, the editor's checks) are small
 scripts in ``static/``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.conversation.recording import recording_path
-from bridge.flow_catalog import CatalogError, FlowCatalog
-from bridge.store.models import Call, FlowVersion
+from bridge.store.models import Call
 from bridge.web import auth
-from bridge.web.auth import LoginRequired, Principal, Role
-from bridge.web.dashboard import live, review
-from flows import graph, testing
-from flows.loader import FlowInvalid, loads
+from bridge.web.auth import LoginRequired, Principal
+from bridge.web.dashboard import admin, live, review
+from bridge.web.dashboard.access import ACCESS, HttpSessions, Who
+from bridge.web.dashboard.render import HERE
+from bridge.web.dashboard.render import engine as _engine
+from bridge.web.dashboard.render import page as _page
 
-HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=HERE / "templates")
+__all__ = ["ACCESS", "ROUTERS", "mount"]
 
-# path → (method, least role); None: anyone (the login page).
-ACCESS: dict[tuple[str, str], Role | None] = {
-    ("GET", "/login"): None,
-    ("POST", "/login"): None,
-    ("POST", "/logout"): "agent",
-    ("GET", "/"): "agent",
-    ("GET", "/live"): "agent",
-    ("GET", "/live/{call_id}"): "agent",
-    ("GET", "/api/live"): "agent",
-    ("GET", "/api/calls/{call_id}/stream"): "agent",
-    ("GET", "/calls"): "supervisor",
-    ("GET", "/calls/{call_id}"): "supervisor",
-    ("GET", "/api/calls"): "supervisor",
-    ("GET", "/api/calls/{call_id}"): "supervisor",
-    ("GET", "/api/calls/{call_id}/recording"): "supervisor",
-    ("GET", "/flows"): "admin",
-    ("GET", "/flows/edit"): "admin",
-    ("GET", "/api/flows"): "admin",
-    ("POST", "/api/flows/validate"): "admin",
-    ("POST", "/api/flows/graph"): "admin",
-    ("POST", "/api/flows/test"): "admin",
-    ("POST", "/api/flows/publish"): "admin",
-    ("POST", "/api/flows/activate"): "admin",
-}
 router = APIRouter()
-
-
-async def _who(request: Request) -> Principal | None:
-    """The guard of every dashboard route: the route's own entry in :data:`ACCESS`."""
-    route = request.scope["route"]
-    method = "GET" if request.method == "HEAD" else request.method
-    role = ACCESS[(method, route.path)]  # a route missing from ACCESS is a bug: 500
-    if role is None:
-        return None
-    who = auth.allow(request, role, page=not route.path.startswith("/api/"))
-    if method != "GET":
-        await auth.check_csrf(request)
-    return who
-
-
-Who = Annotated[Principal, Depends(_who)]
-
-
-class HttpSessions:
-    """Sessions for HTTP requests only: a carrier's media socket has no dashboard session,
-    and its every frame should not pass through one more layer."""
-
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
-        self.app, self.sessions = app, SessionMiddleware(app, **options)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.sessions(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+ROUTERS = (router, admin.router)
 
 
 def mount(app: FastAPI, secret: str, https: bool) -> None:
@@ -106,21 +46,12 @@ def mount(app: FastAPI, secret: str, https: bool) -> None:
         https_only=https,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(router)
+    for r in ROUTERS:
+        app.include_router(r)
 
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-def _page(request: Request, template: str, who: Principal | None, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, template, {"who": who, "csrf": auth.csrf_token(request), **context}
-    )
-
-
-def _engine(request: Request) -> Any:
-    return request.app.state.services.engine
 
 
 # -- log in and out ---------------------------------------------------------------------
@@ -290,169 +221,3 @@ async def recording(request: Request, call_id: str, who: Who) -> FileResponse:
     if not path.exists():
         raise HTTPException(404, "no recording of this call")
     return FileResponse(path, media_type="audio/wav")
-
-
-# -- admins: flows ----------------------------------------------------------------------
-
-
-class Source(BaseModel):
-    source: str = Field(max_length=512_000)
-    file: str = Field("flow.yaml", max_length=200)
-
-
-class Tests(Source):
-    tests: str = Field(max_length=512_000)
-
-
-class Activate(BaseModel):
-    name: str = Field(max_length=128)
-    version: int = Field(ge=1)
-
-
-def _catalog(request: Request) -> FlowCatalog:
-    return request.app.state.flow_catalog
-
-
-def _versions(request: Request) -> list[dict[str, Any]]:
-    with Session(_engine(request)) as s:
-        rows = s.scalars(select(FlowVersion).order_by(FlowVersion.name, FlowVersion.version.desc()))
-        return [
-            {
-                "name": r.name,
-                "version": r.version,
-                "active": r.active,
-                "published_by": r.published_by,
-                "published_at": r.published_at.isoformat() if r.published_at else None,
-            }
-            for r in rows
-        ]
-
-
-@router.get("/flows", response_class=HTMLResponse)
-async def flows_page(request: Request, who: Who) -> HTMLResponse:
-    versions = await asyncio.to_thread(_versions, request)
-    return _page(request, "flows.html", who, versions=versions)
-
-
-@router.get("/api/flows")
-async def flows_api(request: Request, who: Who) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(_versions, request)
-
-
-def _source_of(request: Request, name: str, version: int | None) -> str:
-    with Session(_engine(request)) as s:
-        q = select(FlowVersion.source).where(FlowVersion.name == name)
-        q = q.where(FlowVersion.version == version) if version else q.where(FlowVersion.active)
-        found = s.scalars(q).first()
-    if found is not None:
-        return found
-    default = request.app.state.services.settings.default_flow
-    return Path(default).read_text() if Path(default).exists() else ""
-
-
-def _tests_of(request: Request, source: str) -> str:
-    """The test conversations kept beside the default flow, when it is the one edited."""
-    default = Path(request.app.state.services.settings.default_flow)
-    tests = testing.find_test_file(default)
-    if not tests.exists() or not default.exists():
-        return ""
-    try:
-        same = loads(source, "edited.yaml").flow == loads(default.read_text(), str(default)).flow
-    except FlowInvalid:
-        same = False
-    return tests.read_text() if same else ""
-
-
-@router.get("/flows/edit", response_class=HTMLResponse)
-async def editor_page(
-    request: Request, who: Who, name: str = "", version: int | None = None
-) -> HTMLResponse:
-    source = await asyncio.to_thread(_source_of, request, name, version)
-    tests = await asyncio.to_thread(_tests_of, request, source)
-    return _page(request, "editor.html", who, source=source, name=name, tests=tests)
-
-
-def _problems(source: str, file: str) -> list[dict[str, Any]]:
-    try:
-        loads(source, file)
-    except FlowInvalid as exc:
-        return [
-            {"line": p.line, "col": p.col, "message": p.message, "fix": p.fix} for p in exc.problems
-        ]
-    return []
-
-
-@router.post("/api/flows/validate")
-async def validate(request: Request, body: Source, who: Who) -> dict[str, Any]:
-    problems = await asyncio.to_thread(_problems, body.source, body.file)
-    return {"ok": not problems, "problems": problems}
-
-
-@router.post("/api/flows/graph")
-async def flow_graph(request: Request, body: Source, who: Who) -> Response:
-    try:
-        flow = loads(body.source, body.file)
-    except FlowInvalid:
-        raise HTTPException(422, "the flow has errors; fix them to see its graph") from None
-    dot = shutil.which("dot")
-    if dot is None:
-        return Response(graph.mermaid(flow), media_type="text/plain")
-    svg = await asyncio.to_thread(
-        subprocess.run,
-        [dot, "-Tsvg"],
-        input=graph.dot(flow).encode(),
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
-    if svg.returncode != 0:
-        raise HTTPException(500, "graphviz could not draw the flow")
-    return Response(svg.stdout, media_type="image/svg+xml")
-
-
-def _run_tests(source: str, tests: str) -> dict[str, Any]:
-    try:
-        flow = loads(source, "flow.yaml")
-        result = testing.run_text(tests, "tests.yaml", flow=flow)
-    except FlowInvalid as exc:
-        return {"ok": False, "tests": 0, "failures": [str(p) for p in exc.problems]}
-    cov = result.coverage
-    return {
-        "ok": not result.failures,
-        "tests": result.tests,
-        "failures": [str(f) for f in result.failures],
-        "states_pct": round(cov.state_pct, 1),
-        "transitions_pct": round(cov.transition_pct, 1),
-    }
-
-
-@router.post("/api/flows/test")
-async def run_tests(request: Request, body: Tests, who: Who) -> dict[str, Any]:
-    return await asyncio.to_thread(_run_tests, body.source, body.tests)
-
-
-@router.post("/api/flows/publish")
-async def publish(request: Request, body: Source, who: Who) -> JSONResponse:
-    try:
-        published = await asyncio.to_thread(
-            _catalog(request).publish, body.source, body.file, who.username
-        )
-    except FlowInvalid as exc:
-        problems = [
-            {"line": p.line, "col": p.col, "message": p.message, "fix": p.fix} for p in exc.problems
-        ]
-        return JSONResponse({"ok": False, "problems": problems}, status_code=422)
-    except CatalogError as exc:
-        return JSONResponse({"ok": False, "error": str(exc)}, status_code=409)
-    return JSONResponse({"ok": True, "name": published.name, "version": published.version})
-
-
-@router.post("/api/flows/activate")
-async def activate(request: Request, body: Activate, who: Who) -> dict[str, Any]:
-    try:
-        done = await asyncio.to_thread(
-            _catalog(request).activate, body.name, body.version, who.username
-        )
-    except CatalogError as exc:
-        raise HTTPException(404, str(exc)) from None
-    return {"ok": True, "name": done.name, "version": done.version}

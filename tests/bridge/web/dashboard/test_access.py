@@ -8,8 +8,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from bridge.web.auth import RANK
-from bridge.web.dashboard import ACCESS
-from bridge.web.dashboard import router as dashboard_router
+from bridge.web.dashboard import ACCESS, ROUTERS
 from tests.bridge.web.dashboard.conftest import Dashboard
 
 EMBEDDED = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
@@ -24,7 +23,7 @@ BODIES = {
 
 
 def test_every_dashboard_route_is_in_the_access_table() -> None:
-    routes = {(m, r.path) for r in dashboard_router.routes if isinstance(r, APIRoute)
+    routes = {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
               for m in r.methods}  # fmt: skip
     assert routes == set(ACCESS)
 
