@@ -16,7 +16,6 @@ silent: a fallback prompt, then the flow's fallback state or a clean hang-up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections import deque
@@ -29,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bridge import logs
+from bridge.conversation.fallback import FALLBACK_PROMPT, Fallback
 from bridge.conversation.lookups import LookupFn
 from bridge.conversation.model_turns import ModelTurns
 from bridge.conversation.recording import CallRecording
@@ -39,7 +39,6 @@ from bridge.events.schema import (
     CallEvents,
     CallStarted,
     DtmfReceived,
-    EngineFailed,
     Envelope,
     IntentDetected,
     StateEntered,
@@ -73,8 +72,6 @@ SURE = 0.95  # a partial that matches an expected intent this well ends the turn
 # noisy line are not a caller interrupting), the turn ends after
 # 550 ms of silence, or 200 ms once the words so far already answer the question.
 ENDPOINT = EndpointConfig(onset_ms=200, hangover_ms=550, early_hangover_ms=200)
-FALLBACK_PROMPT = "Sorry, we're having technical trouble."
-FALLBACK_WAIT_S = 1.0
 
 
 class LegControl(Protocol):
@@ -142,9 +139,7 @@ class CallRuntime:
         self.carrier, self.realtime = carrier, realtime
         self.caller_number, self.dialled_number = caller_number, dialled_number
         self._emit_raw, self.events = emit, CallEvents(call_id)
-        self.fallback_prompt = fallback_prompt
-        self.fallback_engine = fallback_engine  # the call goes on with it if the engine fails
-        self._switching = False
+        self.fallback = Fallback(self, fallback_prompt, fallback_engine)
         self.recording = CallRecording(record) if record is not None else None
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
@@ -177,9 +172,6 @@ class CallRuntime:
         self._after_speech: list[Callable[[], None]] = []
         self._busy: set[asyncio.Task[Any]] = set()
         self._speaker: asyncio.Task[None] | None = None
-        self._fallback_audio: I16 | None = None
-        self._fallback_made: asyncio.Event = asyncio.Event()
-        self._failing = False
         self._turns = 0
         self._turn: _Turn | None = None
         self._speech_start_ms = 0
@@ -222,7 +214,7 @@ class CallRuntime:
         )
         self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
         self._listen_to_model()
-        self._spawn(self._prepare_fallback())
+        self._spawn(self.fallback.prepare())
         self._execute(self.interp.start())
 
     def _listen_to_model(self) -> None:
@@ -598,7 +590,7 @@ class CallRuntime:
     # -- the flow's actions -----------------------------------------------------------
 
     def _handle(self, event: fi.Event) -> None:
-        if self.ended.is_set() or self._failing:
+        if self.ended.is_set() or self.fallback.failing:
             return
         self.listen = None
         self._execute(self.interp.handle(event))
@@ -610,7 +602,7 @@ class CallRuntime:
                     self.result.path.append(state)
                     self._emit(StateEntered, flow=self.flow.flow, state=state)
                 case fi.Say(text, sensitive):
-                    if not self._failing:
+                    if not self.fallback.failing:
                         self._say(text, sensitive)
                 case fi.Listen():
                     self._open_turn(action)
@@ -656,7 +648,7 @@ class CallRuntime:
         self._emit(TransferEvent, target=target, status="requested")
         ok = await self.control.transfer(req)
         self._emit(TransferEvent, target=target, status="connected" if ok else "failed")
-        if not ok and self._failing:  # the fallback transfer failed too: end cleanly
+        if not ok and self.fallback.failing:  # the fallback transfer failed too: end cleanly
             await self.control.hangup()
             self._end(self.result.reason, "failed")
             return
@@ -669,46 +661,16 @@ class CallRuntime:
 
     async def _hangup(self) -> None:
         await self.control.hangup()
-        outcome = "failed" if self._failing else "completed"
+        outcome = "failed" if self.fallback.failing else "completed"
         self._end(self.result.reason or "flow_hangup", outcome)
 
-    # -- failure ----------------------------------------------------------------------
-
-    async def _prepare_fallback(self) -> None:
-        """Synthesise the fallback prompt now, while the engine works."""
-        chunks = [c.audio async for c in self.session.fallback_speech(self.fallback_prompt)]
-        self._fallback_audio = np.concatenate(chunks) if chunks else None
-        self._fallback_made.set()
+    # -- failure (bridge/conversation/fallback.py) -------------------------------------
 
     def _fail(self, reason: str) -> None:
-        if self._failing or self._switching or self.ended.is_set():
-            return  # (while switching, the old engine's other parts report the same failure)
-        if self.fallback_engine is not None:
-            engine, self.fallback_engine = self.fallback_engine, None
-            self._switching = True
-            self._spawn(self._switch_engine(engine, reason))
-            return
-        self._failing = True
-        fallback = self.flow.fallback
-        log.warning("engine failed; falling back", reason=reason, fallback=fallback or "hangup")
-        self._emit(
-            EngineFailed,
-            engine=self.engine_name,
-            reason=reason,
-            fallback="transfer" if fallback else "hangup",
-        )
-        self.result.reason = f"engine_failed: {reason}"
-        self._silence_bot()
-        self._spawn(self._fall_back(fallback))
+        self.fallback.fail(reason)
 
-    async def _fall_back(self, state: str | None) -> None:
-        await self._play_fallback_prompt()
-        if state is not None:
-            self._execute(self.interp.goto(state))
-        else:
-            self._after_speech.append(lambda: self._spawn(self._hangup()))
-
-    def _silence_bot(self) -> None:
+    def silence_bot(self) -> None:
+        """Stop all bot speech and the caller's turn: the fallback speaks next."""
         if self._speaker is not None:
             self._speaker.cancel()
         self._speaking = None
@@ -718,39 +680,16 @@ class CallRuntime:
         self.control.clear()
         self.listen, self._turn_open, self._handling, self._after_speech = None, False, False, []
 
-    async def _play_fallback_prompt(self) -> None:
-        # An engine that fails at once may beat the prompt's synthesis: wait a little for
-        # the words rather than beep.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._fallback_made.wait(), FALLBACK_WAIT_S)
-        spoken = self._fallback_audio is not None
-        audio = self._fallback_audio if self._fallback_audio is not None else _tone()
-        utt = self._add_utterance("fallback", self.fallback_prompt if spoken else "[tone]", False)
+    def play(self, id_: str, text: str, audio: I16) -> None:
+        """Queue ``audio`` as a bot utterance of its own (the fallback prompt)."""
+        utt = self._add_utterance(id_, text, False)
         self.playout.enqueue(utt.id, audio)
         self.playout.mark(utt.id)
 
-    async def _switch_engine(self, engine: SpeechEngine, reason: str) -> None:
-        """The engine failed: the caller hears the fallback prompt while ``engine`` opens,
-        then the current state again, on ``engine``."""
-        log.warning("engine failed; going on with another", reason=reason, fallback=engine.name)
-        self._emit(EngineFailed, engine=self.engine_name, reason=reason, fallback="local")
-        self._silence_bot()
-        await self._play_fallback_prompt()
-        old = self.session
-        if self._model_task is not None:
-            self._model_task.cancel()
-        try:
-            self.session = await engine.open(self.call_id, self.flow)
-        except Exception as exc:
-            self.session, self._switching = old, False
-            self._fail(f"{reason}; fallback engine did not start: {type(exc).__name__}")
-            return
-        self._switching = False
-        self.engine_name = engine.name
-        await old.close()
+    def restart_speaking(self) -> None:
+        """A new session speaks and reports from here on."""
         self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
         self._listen_to_model()
-        self._execute(self.interp.goto(self.interp.state))
 
 
 def _truncate(text: str, played_ms: int, total_ms: int) -> str:
@@ -759,10 +698,3 @@ def _truncate(text: str, played_ms: int, total_ms: int) -> str:
     if total_ms <= 0 or played_ms >= total_ms:
         return text
     return " ".join(words[: round(len(words) * played_ms / total_ms)])
-
-
-def _tone() -> I16:
-    """When even the fallback prompt cannot be spoken: two short beeps, never silence."""
-    t = np.arange(int(0.25 * 16000)) / 16000
-    beep = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    return np.concatenate([beep, np.zeros(4000, np.int16), beep])
