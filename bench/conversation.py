@@ -216,10 +216,13 @@ def main() -> None:
     )
 
     right = total = 0
+    misses: list[str] = []
     for r in results:
-        for want, got in zip(r["want"], r["heard"], strict=False):
+        for want, got, text in zip(r["want"], r["heard"], r["texts"], strict=False):
             total += 1
             right += want == got
+            if want != got:
+                misses.append(f"  {want:>9} heard as {got or 'nothing'}: {text!r}")
     figs = [f for r in results for f in r["figures"]]
     gaps = [f["turn_gap_ms"] for f in figs]
     overhead = [f["bridge_overhead_ms"] for f in figs]
@@ -232,6 +235,7 @@ def main() -> None:
         f"{len(barges)} barge-ins, {wall:.0f} s"
     )
     print(f"intent accuracy        {right}/{total} = {right / max(total, 1):.2f}")
+    print("\n".join(misses))
     print(f"turn gap ms            p50 {pct(gaps, 50)}  p95 {pct(gaps, 95)}")
     print(f"  endpointing wait ms  p50 {pct([f['endpoint_wait_ms'] for f in figs], 50)}")
     print(

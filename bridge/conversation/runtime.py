@@ -178,6 +178,9 @@ class CallRuntime:
         self._last_partial = ""
         self.bridged = False
         self.ended = asyncio.Event()
+        # Set when bot audio arrives with nothing playing: a leg that can send at any
+        # moment (a WebSocket carrier) starts it at once, not at the next caller frame.
+        self.audio_ready = asyncio.Event()
         self.result = Outcome()
         self.figures: list[dict[str, float]] = []  # per turn, for benchmarks
         self.barge_ins: list[dict[str, float]] = []
@@ -571,6 +574,8 @@ class CallRuntime:
                         turn.tts_first_ms = chunk.synth_ms
                     if chunk.item is not None:
                         self._item_of[utt.id] = chunk.item
+                    if not self.playout.busy:
+                        self.audio_ready.set()
                     self.playout.enqueue(utt.id, chunk.audio)
                 self.playout.mark(utt.id)
             except EngineError as exc:

@@ -15,6 +15,9 @@ each caller frame, tells :meth:`sent` about each, and sends the mark it returns.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 from media.format import FRAME_MS
 
 LEAD_FRAMES = 3  # 60 ms ahead: rides out a busy event loop, and `clear` empties it at once
@@ -73,3 +76,15 @@ class PlaybackTracker:
         self.sent_frames = self._echoed = 0
         self._echo_clock = self._clock
         return unheard
+
+
+async def start_when_ready(ready: asyncio.Event, send: Callable[[], Awaitable[None]]) -> None:
+    """Call ``send`` whenever the bot's audio is ready with nothing playing.
+
+    A carrier leg otherwise sends bot audio as each caller frame arrives, so a reply
+    would wait up to a frame (10 ms on average) for the next one. Runs until cancelled.
+    """
+    while True:
+        await ready.wait()
+        ready.clear()
+        await send()

@@ -110,10 +110,13 @@ class VirtualLeg:
                     break
                 if self.realtime:
                     delay = started + tick * FRAME_MS / 1000 - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                    if delay > 0 and await _ready_within(runtime.audio_ready, delay):
+                        # Like a carrier's WebSocket leg, the line takes the bot's first
+                        # frame the moment it is ready; its frame clock moves to it.
+                        started = time.monotonic() - tick * FRAME_MS / 1000
                 else:
                     await runtime.settle()
+                runtime.audio_ready.clear()
                 bot_since = bot_since + 1 if runtime.speaking else 0
                 frame = silence
                 if playing is not None:
@@ -170,6 +173,14 @@ class VirtualLeg:
     @property
     def bot_pcm(self) -> I16:
         return np.concatenate(self.bot_audio) if self.bot_audio else np.zeros(0, np.int16)
+
+
+async def _ready_within(event: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def run_call(

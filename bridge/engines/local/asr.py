@@ -1,21 +1,24 @@
-"""Streaming speech recognition with pocketsphinx, constrained per turn by a grammar.
+"""Streaming speech recognition with pocketsphinx, constrained per turn.
 
 One :class:`Recognizer` per call, used from one worker thread at a time (the
-decoder is not thread-safe). Each caller turn activates the grammar built for
-what the state expects; when the grammar cannot account for what was said, the
-turn's audio is decoded again with the open-vocabulary language model, so an
-answer nobody anticipated still reaches the flow as words.
+decoder is not thread-safe). Each caller turn activates the grammar or language
+model built for what the state expects; when a grammar cannot account for what
+was said, the turn's audio is decoded again with the open-vocabulary language
+model, so an answer nobody anticipated still reaches the flow as words.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
+import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from pocketsphinx import Decoder
+from pocketsphinx import Decoder, NGramModel
+
+from bridge.engines.local.grammar import Constraint
 
 OPEN = "_default"  # pocketsphinx's name for the language-model search
 MAX_TURN_S = 30  # audio kept for the open-vocabulary second pass
@@ -34,6 +37,7 @@ class Recognizer:
         self.decoder = Decoder(loglevel="ERROR", bestpath=False)
         self._searches: set[str] = set()
         self._search = OPEN
+        self._second_pass = False  # decode again with open vocabulary if nothing fitted
         self._audio: list[bytes] = []
         self._in_utt = False
 
@@ -48,22 +52,37 @@ class Recognizer:
     def known(self, word: str) -> bool:
         return self.decoder.lookup_word(word) is not None
 
-    def begin(self, jsgf: str | None) -> None:
-        """Start a caller turn, within ``jsgf`` (None: open vocabulary)."""
+    def begin(self, constraint: Constraint | None) -> None:
+        """Start a caller turn, within ``constraint`` (None: open vocabulary)."""
         if self._in_utt:
             self.decoder.end_utt()
         name = OPEN
-        if jsgf is not None:
-            name = "g" + hashlib.sha1(jsgf.encode()).hexdigest()[:12]
+        if constraint is not None:
+            name = constraint.name
             if name not in self._searches:
-                self.decoder.add_jsgf_string(name, jsgf)
+                self._add(constraint)
                 self._searches.add(name)
         if name != self.decoder.current_search():
             self.decoder.activate_search(name)
         self._search = name
+        self._second_pass = constraint is not None and constraint.kind == "jsgf"
         self._audio = []
         self.decoder.start_utt()
         self._in_utt = True
+
+    def _add(self, constraint: Constraint) -> None:
+        if constraint.kind == "jsgf":
+            self.decoder.add_jsgf_string(constraint.name, constraint.text)
+            return
+        # pocketsphinx reads ARPA models only from a file: written, read, removed.
+        fd, path = tempfile.mkstemp(suffix=".arpa", prefix="callbridge-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(constraint.text)
+            model = NGramModel(self.decoder.config, self.decoder.logmath, path)
+        finally:
+            os.unlink(path)
+        self.decoder.add_lm(constraint.name, model)
 
     def feed(self, pcm: npt.NDArray[np.int16]) -> None:
         """16 kHz house-format audio of the current turn."""
@@ -90,7 +109,7 @@ class Recognizer:
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp else ""
         in_grammar = self._search != OPEN and bool(text)
-        if not text and self._search != OPEN and self._audio:
+        if not text and self._second_pass and self._audio:
             text = self._open_vocabulary()
         return Recognition(text, in_grammar, (time.perf_counter() - started) * 1000)
 

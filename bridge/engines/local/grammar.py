@@ -1,21 +1,49 @@
-"""Recognition grammars built from what a flow state listens for.
+"""What the recogniser may hear in a caller turn, built from what the flow state listens for.
 
 pocketsphinx recognises telephone speech well when it only has to choose among
 the phrases a state expects (the intents' examples, the global handlers, and
 the words a typed slot is said with: digits, yes/no, dates, amounts) and poorly
-with open vocabulary, so each caller turn gets its own JSGF grammar. Words the
-pronunciation dictionary lacks are dropped, since one unknown word would make
-the whole grammar unusable. ``None`` means "no constraint": open vocabulary.
+with open vocabulary, so each caller turn gets its own constraint: a JSGF
+grammar where a slot is expected, and a bigram language model of the state's
+phrases where the caller picks among intents and may paraphrase them
+(:mod:`bridge.engines.local.language_model`). Words the pronunciation dictionary
+lacks are dropped, since one unknown word would make the whole grammar unusable.
+``None`` means "no constraint": open vocabulary.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
 
+from bridge.engines.local.language_model import arpa, expand
 from flows.interpreter import CONFIRM_SLOT, Listen
 from flows.model import Flow
 from flows.nlu.intents import SYNONYMS
+
+
+@dataclass(frozen=True)
+class Constraint:
+    kind: Literal["jsgf", "ngram"]
+    text: str  # the JSGF grammar, or the ARPA model
+
+    @property
+    def name(self) -> str:
+        """A search name for the decoder, the same for the same text."""
+        return self.kind[0] + hashlib.sha1(self.text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def jsgf(cls, text: str) -> Constraint:
+        return cls("jsgf", text)
+
+    @classmethod
+    def one_of(cls, phrases: Iterable[str]) -> Constraint:
+        """Exactly one of ``phrases`` (lowercase words the dictionary knows)."""
+        return cls.jsgf("#JSGF V1.0;\ngrammar one;\npublic <p> = " + " | ".join(phrases) + ";\n")
+
 
 UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEENS = [
@@ -96,7 +124,6 @@ NO = [
     "don't",
     "no don't",
 ]
-LOOP_WEIGHT = 0.05
 FUNCTION_WORDS = [
     "i",
     "my",
@@ -160,8 +187,8 @@ def _phrase(text: str, known: Callable[[str], bool]) -> str | None:
     return " ".join(ws) if ws and all(known(w) for w in ws) else None
 
 
-def build(flow: Flow, listen: Listen, known: Callable[[str], bool]) -> str | None:
-    """A JSGF grammar for one caller turn, or None for open vocabulary."""
+def build(flow: Flow, listen: Listen, known: Callable[[str], bool]) -> Constraint | None:
+    """What the recogniser may hear in one caller turn; None for open vocabulary."""
     alternatives: list[str] = []
     needed: set[str] = set()
     for intent in listen.intents:
@@ -190,34 +217,40 @@ def build(flow: Flow, listen: Listen, known: Callable[[str], bool]) -> str | Non
     if not alternatives:
         return None
     if listen.intents and listen.slot is None:
-        # Callers paraphrase: a loop over the words of the examples and of the
-        # matcher's synonym lexicon lets the grammar hear "someone stole my card"
-        # as words, for the matcher to judge, rather than forcing the nearest example.
-        vocab = {w for a in alternatives if "<" not in a for w in a.split()}
-        vocab |= {w for w in (*SYNONYMS, *FUNCTION_WORDS) if known(w)}
-        rules_extra = {"word": sorted(vocab)}
-        loop = True
-    else:
-        loop = False
-        rules_extra = {}
+        return Constraint("ngram", arpa(_menu_sentences(alternatives, known)))
     rules = _closure(needed)
     lines = ["#JSGF V1.0;", "grammar turn;"]
     before = " | ".join(w for w in FILLERS_BEFORE if known(w))
     after = " | ".join(p for p in FILLERS_AFTER if all(known(w) for w in p.split()))
     body = " | ".join(dict.fromkeys(alternatives))
-    if loop:  # the loop only wins when no example fits: weighted well below them
-        body = f"/{LOOP_WEIGHT}/ <word>+ | /1/ ( {body} )"
     head = f"[{before}] " if before else ""
     tail = f" [{after}]" if after else ""
     lines.append(f"public <turn> = {head}( {body} ){tail};")
-    for name, ws in rules_extra.items():
-        lines.append(f"<{name}> = {' | '.join(ws)};")
     for name in sorted(rules):
         if name in RULES:
             lines.append(f"<{name}> = {' | '.join(RULES[name])};")
         else:
             lines.append(f"<{name}> = {COMPOSITE[name]};")
-    return "\n".join(lines) + "\n"
+    return Constraint.jsgf("\n".join(lines) + "\n")
+
+
+def _menu_sentences(examples: list[str], known: Callable[[str], bool]) -> list[list[str]]:
+    """The language model's corpus: the examples with their synonyms, then single words.
+
+    Only the lexicon's concepts the examples use join in (a card menu does not need
+    "appointment"), so the decoder has fewer wrong words to reach for.
+    """
+    by_concept: dict[str, list[str]] = {}
+    for word, concept in SYNONYMS.items():
+        if known(word):
+            by_concept.setdefault(concept, []).append(word)
+    synonyms = {w: by_concept[c] for w, c in SYNONYMS.items() if c in by_concept}
+    sentences = [s for e in examples for s in expand(e.split(), synonyms)]
+    used = {SYNONYMS[w] for s in sentences for w in s if w in SYNONYMS}
+    singles = [*FUNCTION_WORDS, *FILLERS_BEFORE, *FILLERS_AFTER]
+    singles += [w for w, c in SYNONYMS.items() if c in used]
+    sentences += [p.split() for p in singles]
+    return [[w for w in s if known(w)] for s in sentences]
 
 
 def _closure(names: Iterable[str]) -> set[str]:

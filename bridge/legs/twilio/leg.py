@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
-from bridge.legs.playback import PlaybackTracker
+from bridge.legs.playback import PlaybackTracker, start_when_ready
 from bridge.legs.twilio import protocol as tp
 from flows.interpreter import Transfer
 from media.line_codec import LineCodec
@@ -60,6 +60,8 @@ class TwilioLeg:
         self._buf = b""
         self._bad = 0
         self.playback = PlaybackTracker()
+        self._sending = False
+        self._starter: asyncio.Task[None] | None = None
         self.transferred = False
 
     # -- LegControl -------------------------------------------------------------------
@@ -107,6 +109,8 @@ class TwilioLeg:
                 if not await self._handle(msg):
                     break
         finally:
+            if self._starter is not None:
+                self._starter.cancel()
             runtime = self.runtime
             if runtime is not None and not self.transferred:
                 runtime.caller_hung_up()
@@ -165,6 +169,9 @@ class TwilioLeg:
             call_id=info.callSid,
             line=self.line,
         )
+        self._starter = asyncio.get_running_loop().create_task(
+            start_when_ready(self.runtime.audio_ready, self._send_bot)
+        )
         return True
 
     async def _caller_audio(self, audio: bytes) -> None:
@@ -176,8 +183,17 @@ class TwilioLeg:
             chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
             playback.tick()
             runtime.caller_frame(self.line.decode(chunk), chunk)
-            # Keep Twilio a few frames ahead (its buffer rides out a busy moment here);
-            # marks tell how far it has really played.
+            await self._send_bot()
+
+    async def _send_bot(self) -> None:
+        # Keep Twilio a few frames ahead (its buffer rides out a busy moment here);
+        # marks tell how far it has really played. Called on each caller frame and when
+        # a reply is ready; the flag keeps the two from sending the same room twice.
+        runtime, playback = self.runtime, self.playback
+        if runtime is None or self._sending:
+            return
+        self._sending = True
+        try:
             for _ in range(playback.room()):
                 bot = runtime.bot_payload()
                 if bot is None:
@@ -186,3 +202,5 @@ class TwilioLeg:
                 mark = playback.sent()
                 if mark is not None:
                     await self._send(tp.mark(self.stream_sid, mark))
+        finally:
+            self._sending = False

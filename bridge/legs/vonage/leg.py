@@ -18,6 +18,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
+from bridge.legs.playback import start_when_ready
 from flows.interpreter import Transfer
 from media.line_codec import LineCodec
 
@@ -36,6 +37,8 @@ class VonageLeg:
         self._buf = b""
         self._bad = 0
         self._sending_bot = False
+        self._early = False  # the bot's first frame of a reply went out before its slot
+        self._starter: asyncio.Task[None] | None = None
         self._notes = 0
         self.transferred = False
         self._transfer_done = asyncio.Event()  # clear while a transfer request is in flight
@@ -92,6 +95,8 @@ class VonageLeg:
                 elif message.get("text") is not None and not await self._event(message["text"]):
                     break
         finally:
+            if self._starter is not None:
+                self._starter.cancel()
             # A transfer moves the caller's leg out of our conversation, which closes this
             # socket: let the transfer's answer arrive first, then there is nothing to hear.
             with contextlib.suppress(TimeoutError):
@@ -139,7 +144,17 @@ class VonageLeg:
             call_id=self.call_uuid,
             line=self.line,
         )
+        self._starter = asyncio.get_running_loop().create_task(
+            start_when_ready(self.runtime.audio_ready, self._send_first)
+        )
         return True
+
+    async def _send_first(self) -> None:
+        """The reply's first frame, now rather than at the next caller frame."""
+        bot = None if self.runtime is None or self._early else self.runtime.bot_payload()
+        if bot is not None:
+            self._early = self._sending_bot = True
+            await self._send_bytes(bot)
 
     async def _audio(self, data: bytes) -> None:
         runtime = self.runtime
@@ -155,6 +170,9 @@ class VonageLeg:
         while len(self._buf) >= n:
             chunk, self._buf = self._buf[:n], self._buf[n:]
             runtime.caller_frame(self.line.decode(chunk), chunk)
+            if self._early:  # this slot's frame went out when the reply was ready
+                self._early = False
+                continue
             bot = runtime.bot_payload()
             if bot is not None:
                 await self._send_bytes(bot)

@@ -9,7 +9,7 @@ import pytest
 from bridge.conversation.lookups import StaticLookup
 from bridge.engines.base import EngineError, EngineSession
 from bridge.engines.local.asr import Recognizer
-from bridge.engines.local.grammar import words_of
+from bridge.engines.local.grammar import Constraint, words_of
 from bridge.legs.virtual import Speak, VirtualLeg, phone_line, run_call
 from media.format import FRAME_MS, HOUSE_FRAME
 from tests.audio import VOICES, synthesize
@@ -38,13 +38,13 @@ def bot_audio_says(c: Call) -> list[tuple[str, str]]:
         and not any(ch.isdigit() for ch in e.text)
     ]
     phrases = sorted({" ".join(words_of(e.text)) for e in prompts})
-    jsgf = "#JSGF V1.0;\ngrammar bot;\npublic <p> = " + " | ".join(phrases) + ";\n"
+    bot_prompts = Constraint.one_of(phrases)
     rec = Recognizer()
     pcm = c.leg.bot_pcm
     out = []
     for e in prompts:
         a, b = (e.start_ms // FRAME_MS - 1) * HOUSE_FRAME, (e.end_ms // FRAME_MS) * HOUSE_FRAME
-        rec.begin(jsgf)
+        rec.begin(bot_prompts)
         rec.feed(np.concatenate([np.zeros(4800, np.int16), pcm[a:b], np.zeros(8000, np.int16)]))
         out.append((" ".join(words_of(e.text)), rec.finish().text))
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bridge.engines.local.asr import Recognizer
-from bridge.engines.local.grammar import words_of
+from bridge.engines.local.grammar import Constraint, words_of
 from bridge.legs import sip as sip_leg
 from bridge.legs.sip import SipService, TransferPlan
 from bridge.settings import Settings
@@ -76,7 +76,7 @@ async def test_baresip_caller_hears_the_greeting_and_asks_for_the_balance(
         - {""}
     )
     rec = Recognizer()
-    rec.begin("#JSGF V1.0;\ngrammar bot;\npublic <p> = " + " | ".join(phrases) + ";\n")
+    rec.begin(Constraint.one_of(phrases))
     greeting = first_sound(heard8k).astype(np.float64)
     # The phone's volume: it arrives about 6 dB below what the recogniser is tuned for.
     greeting *= 3000 / max(1.0, float(np.sqrt(np.mean(greeting**2))))

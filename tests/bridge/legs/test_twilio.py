@@ -41,6 +41,20 @@ async def test_twiml_connects_a_stream_with_the_call_data_in_a_parameter(bridge:
     assert '<Parameter name="token" value="' in r.text and "?" not in r.text.split("url=")[1][:80]
 
 
+async def test_the_greeting_starts_before_the_callers_next_frame(bridge: Bridge) -> None:
+    # Bot audio is sent when it is ready, not when a caller frame next arrives: with no
+    # caller audio at all, the greeting's first frames (Twilio's lead) still go out.
+    c = caller(bridge)
+    await c.connect((await c.voice_webhook()).text)
+    for _ in range(100):
+        if c.bot_frames() >= 3:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert c.bot_frames() == 3, c.received  # the lead; the rest follow the caller's clock
+    await c.stop()
+
+
 async def test_balance_call_with_barge_in_dtmf_and_hang_up(bridge: Bridge) -> None:
     c = caller(bridge)
     await c.connect((await c.voice_webhook()).text)

@@ -84,6 +84,23 @@ async def test_balance_call_with_barge_in_and_dtmf_then_transfer(bridge: Bridge)
     assert bridge.app.state.services.calls.active == 0
 
 
+async def test_the_greeting_starts_before_the_callers_next_frame(bridge: Bridge) -> None:
+    # The reply's first frame goes out when it is ready; then one per caller frame.
+    c = caller(bridge)
+    await c.connect((await c.answer()).json())
+    for _ in range(100):
+        if c.received_audio:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert c.received_audio == 1
+    for _ in range(10):
+        await c.frame()
+    await asyncio.sleep(0.1)
+    assert c.received_audio == 10  # the early frame took its caller frame's slot
+    await c.ws.close()
+
+
 async def test_event_webhook_is_recorded_once(bridge: Bridge) -> None:
     c = caller(bridge)
     body = (
