@@ -6,11 +6,13 @@ models: it hears nothing and speaks a tone), so the cost is the bridge's own:
 WebSocket, JSON, base64, G.711, resampling, VAD, endpointing, playout, flow and
 events. A load generator on the other CPU plays N callers at real-time pace (a
 160-byte mu-law frame every 20 ms each, as Twilio does) and, since the bridge
-answers each caller frame with one bot frame, times every round trip:
+keeps Twilio a fixed number of frames ahead of the caller's stream (sending two
+frames a message every other caller frame), times round trips:
 
-- inbound → engine: upper bound = send of a caller frame → arrival of its bot frame;
-- outbound lateness: arrival of bot frame i - (first arrival + i x 20 ms), less the
-  smallest such offset of the stream.
+- inbound → engine: upper bound = send of a caller frame → arrival of the bot
+  message it drew (half the caller frames draw one);
+- outbound lateness: each bot frame against its 20 ms playback slot in a carrier
+  buffer that plays the frames in order.
 
 Baseline in the same run: a bare WebSocket echo server (same framework, same CPU
 pinning, no bridge) at the same N; the ratios compare p99s. N grows until a goal
@@ -159,7 +161,7 @@ async def one_stream(
         token = twiml.split('name="token" value="')[1].split('"')[0]
         headers = {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, {})}
     sent: dict[int, float] = {}
-    arrivals: list[float] = []
+    arrivals: list[tuple[float, int]] = []  # (when, frames) per bot message
     async with websockets.connect(
         url, additional_headers=headers, max_queue=None, compression=None
     ) as ws:
@@ -191,8 +193,9 @@ async def one_stream(
 
         async def receive() -> None:
             async for raw in ws:
-                if '"media"' in raw:
-                    arrivals.append(time.perf_counter())
+                if '"media"' in raw:  # one message may carry several 20 ms frames
+                    payload = raw.split('"payload": "', 1)[-1].split('"', 1)[0]
+                    arrivals.append((time.perf_counter(), len(payload) * 3 // 4 // 160))
                     got_bot.set()
 
         def media(i: int) -> str:
@@ -224,7 +227,8 @@ async def one_stream(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(got_bot.wait(), 1.0)
         await asyncio.sleep(0.3)
-        lead = len(arrivals)
+        lead_messages = len(arrivals)
+        lead = sum(k for _, k in arrivals)
         ready()
         await gate.open.wait()
         await asyncio.sleep(max(0.0, gate.at - time.perf_counter()))  # all start together
@@ -241,16 +245,25 @@ async def one_stream(
         if bridge:
             await ws.send(json.dumps({"event": "stop", "streamSid": sid, "stop": {}}))
         reader.cancel()
-    real_time = arrivals[lead:]
-    rtt = [(a - sent[i + m]) * 1000 for m, a in enumerate(real_time, 1) if i + m in sent]
+    # The bridge keeps `lead` frames ahead of the caller's clock, so the message that
+    # brings the frames sent to S was drawn by caller frame i + S - lead (i drew the
+    # lead); its arrival bounds when that caller frame reached the engine. Frames that
+    # drew no message (the bridge sends two frames every other caller frame) are the
+    # same kind of frame at the same load, so the sample is a fair one.
+    rtt: list[float] = []
+    late: list[float] = []
+    total = lead
     # Lateness as the caller's phone feels it: the carrier plays one frame per 20 ms
     # slot from its buffer; a frame that arrives after its slot began is late by that
     # much (and playback slips, as a real buffer's would).
-    late: list[float] = []
     due = playing_from + lead * 0.02
-    for a in real_time:
-        late.append(max(0.0, (a - due) * 1000))
-        due = max(due, a) + 0.02
+    for a, frames in arrivals[lead_messages:]:
+        total += frames
+        if i + total - lead in sent:
+            rtt.append((a - sent[i + total - lead]) * 1000)
+        for _ in range(frames):
+            late.append(max(0.0, (a - due) * 1000))
+            due = max(due, a) + 0.02
     return rtt, late
 
 

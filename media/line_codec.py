@@ -43,13 +43,24 @@ class LineCodec:
 
     def decode(self, payload: bytes) -> I16:
         """One 20 ms frame from the line → one house frame."""
+        return self.widen(self.narrow(payload))
+
+    def narrow(self, payload: bytes) -> I16:
+        """One 20 ms frame from the line → 16-bit samples at the line's own rate."""
         if len(payload) != self.frame_bytes:
             raise AudioFormatError(f"expected {self.frame_bytes} bytes, got {len(payload)}")
         if self.codec == "l16":
-            pcm = np.frombuffer(payload, dtype="<i2").astype(np.int16)
-        else:
-            pcm = DECODE[self.codec](np.frombuffer(payload, dtype=np.uint8))
+            return np.frombuffer(payload, dtype="<i2").astype(np.int16)
+        return DECODE[self.codec](np.frombuffer(payload, dtype=np.uint8))
+
+    def widen(self, pcm: I16) -> I16:
+        """One :meth:`narrow` frame → one house frame, continuing the inbound stream."""
         return self._up.process_one(pcm) if self._up is not None else pcm
+
+    def restart_inbound(self) -> None:
+        """The next :meth:`widen` frame does not follow the last one (frames were skipped)."""
+        if self._up is not None:
+            self._up.reset()
 
     def encode(self, house: I16) -> bytes:
         """Whole house frames (any number) → the same duration in the line's encoding."""

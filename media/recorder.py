@@ -21,6 +21,9 @@ I16 = npt.NDArray[np.int16]
 
 
 BLOCK = 50  # frames (1 s) gathered before one write: a call's disk cost stays off its tick
+# Blocks between rewrites of the WAV header's lengths (three seeks and writes; again at
+# close): writeframesraw leaves the header alone.
+HEADER_EVERY = 10
 
 
 class StereoRecorder:
@@ -36,6 +39,7 @@ class StereoRecorder:
         self._wav.setframerate(rate)
         self._buf = np.zeros((block * self.frame, 2), dtype="<i2")  # interleaved on write
         self._used = 0  # samples in _buf
+        self._blocks = 0
         self.frames_written = 0
 
     def write(self, left: I16 | None, right: I16 | None) -> None:
@@ -53,7 +57,10 @@ class StereoRecorder:
 
     def _flush(self) -> None:
         if self._used:
-            self._wav.writeframes(self._buf[: self._used].tobytes())
+            self._wav.writeframesraw(self._buf[: self._used].tobytes())
+            self._blocks += 1
+            if self._blocks % HEADER_EVERY == 0:
+                self._wav.writeframes(b"")  # rewrites the lengths: readable if we crash
             self._file.flush()  # on disk each second: a crash loses at most that second
             self._used = 0
 

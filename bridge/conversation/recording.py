@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from bridge.engines.base import I16
+from media.format import HOUSE_RATE
 from media.recorder import StereoRecorder
 
 AHEAD = 250  # bot frames (5 s) at most waiting for their caller frame
@@ -28,9 +29,10 @@ def recording_path(data_dir: Path, call_id: str) -> Path:
 
 
 class CallRecording:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, rate: int = HOUSE_RATE) -> None:
+        """``rate``: both sides' frames (a carrier call is recorded as its line carried it)."""
         self.path = path
-        self._rec = StereoRecorder(path)
+        self._rec = StereoRecorder(path, rate)
         self._bot: deque[I16] = deque(maxlen=AHEAD)
 
     def bot_frame(self, frame: I16) -> None:

@@ -51,7 +51,7 @@ from flows import interpreter as fi
 from flows.model import Flow
 from flows.nlu import Matcher
 from media.endpoint import EndpointConfig, Endpointer
-from media.format import FRAME_MS, HOUSE_FRAME
+from media.format import FRAME_MS, HOUSE_FRAME, HOUSE_RATE
 from media.line_codec import LineCodec
 from media.playout import Playout
 from media.vad import WebRtcVad
@@ -140,7 +140,12 @@ class CallRuntime:
         self.caller_number, self.dialled_number = caller_number, dialled_number
         self._emit_raw, self.events = emit, CallEvents(call_id)
         self.fallback = Fallback(self, fallback_prompt, fallback_engine)
-        self.recording = CallRecording(record) if record is not None else None
+        # A carrier's frames are examined at the line's own rate (WebRTC's detector works
+        # at 8 kHz anyway, and the recording keeps what was on the wire); they are made
+        # house format only while the engine hears them (:meth:`caller_line`).
+        self.line = line
+        self.caller_rate = line.rate if line is not None else HOUSE_RATE
+        self.recording = CallRecording(record, self.caller_rate) if record is not None else None
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
         self._item_of: dict[str, str] = {}  # utterance → the engine's item that said it
@@ -153,7 +158,7 @@ class CallRuntime:
             call_id=call_id,
         )
         self.matcher = Matcher(flow, today=lambda: now().date())
-        self.vad = WebRtcVad(1, 2)
+        self.vad = WebRtcVad(1, 2, self.caller_rate)
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
         self.playout = Playout(HOUSE_FRAME, line)
         self.frames = 0
@@ -161,7 +166,9 @@ class CallRuntime:
         self.listen: fi.Listen | None = None
         self._turn_open = False  # a caller turn is being recognised
         self._handling = False  # a finished turn is being understood
-        self._ring: deque[I16] = deque(maxlen=LEAD_IN_FRAMES)
+        self._ring: deque[I16] = deque(maxlen=LEAD_IN_FRAMES)  # at the caller's rate
+        self._ring_last = 0  # the number of the ring's newest frame
+        self._widened = -1  # the last frame made house format (to tell a break in the stream)
         self._quiet = 0  # frames of nobody speaking while we wait for the caller
         self._digits = ""
         self._digit_age = 0
@@ -293,6 +300,15 @@ class CallRuntime:
     def caller_frame(self, frame: I16, line: bytes | None = None) -> None:
         """One 20 ms house-format frame of the caller (the leg calls this in order);
         ``line`` is the same frame as the carrier sent it, for engines that take it."""
+        self._caller(frame, line)
+
+    def caller_line(self, payload: bytes) -> None:
+        """One 20 ms frame as the carrier sent it, in the line encoding the runtime was
+        given (Twilio, Vonage): cheaper than :meth:`caller_frame` when nobody listens."""
+        assert self.line is not None, "caller_line needs the runtime's line"
+        self._caller(self.line.narrow(payload), payload)
+
+    def _caller(self, frame: I16, line: bytes | None) -> None:
         if self.ended.is_set():
             return
         fired_at = time.perf_counter()
@@ -303,19 +319,31 @@ class CallRuntime:
         if len(started):
             self._on_speech_start(fired_at)
         if self.session.server_turns and not self.bridged:
-            self.session.push(frame, line)  # the model hears everything and ends turns itself
+            self.session.push(self._house(frame), line)  # the model hears everything
         elif self._turn_open and (in_speech or len(started)):
             if len(started):
                 self._push_onset()
-            self.session.push(frame, line)
+            self.session.push(self._house(frame), line)
             if self.frames % PARTIAL_EVERY == 0 and in_speech:
                 self._spawn(self._partial())
         self._ring.append(frame)
+        self._ring_last = self.frames
         if len(ended):
             self._on_speech_end()
         self._tick_timers(in_speech)
         if self.recording is not None:
             self.recording.caller_frame(frame, self._private())
+
+    def _house(self, frame: I16) -> I16:
+        """This frame (the newest) in the house format. A line-rate stream is resampled
+        only while it is heard; after a gap the resampler starts afresh."""
+        if self.caller_rate == HOUSE_RATE:
+            return frame
+        assert self.line is not None
+        if self._widened != self.frames - 1:
+            self.line.restart_inbound()
+        self._widened = self.frames
+        return self.line.widen(frame)
 
     def _private(self) -> bool:
         """Nothing of a sensitive state, or of a sensitive prompt, is recorded."""
@@ -517,7 +545,11 @@ class CallRuntime:
         playing = self.playout.playing
         frame, marks = self.playout.next_frame()
         if frame is not None and self.recording is not None:
-            self.recording.bot_frame(frame)
+            # What went down the line, at the caller's rate (already encoded for the leg).
+            line = self.playout.line_frame
+            self.recording.bot_frame(
+                frame if self.line is None or line is None else self.line.narrow(line)
+            )
         if frame is not None:
             turn = self._turn
             if turn is not None and not turn.reported:
@@ -639,9 +671,16 @@ class CallRuntime:
             self._push_onset()  # the caller is already talking: give them what they said
 
     def _push_onset(self) -> None:
+        """Before the newest frame: silence, then the onset the VAD needed to be sure."""
         for f in SILENT_START:
             self.session.push(f)
-        for f in self._ring:  # the onset the VAD needed to be sure
+        ring = list(self._ring)
+        if self.caller_rate != HOUSE_RATE and ring:
+            assert self.line is not None
+            self.line.restart_inbound()
+            ring = [self.line.widen(f) for f in ring]
+            self._widened = self._ring_last  # the next frame continues this stream
+        for f in ring:
             self.session.push(f)
 
     async def _lookup(self, req: fi.Lookup) -> None:

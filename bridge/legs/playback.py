@@ -10,7 +10,7 @@ every pending mark although nothing more was played, so marks carry a generation
 and echoes of an older one are ignored.
 
 Pure bookkeeping, no I/O: the leg asks :meth:`room` how many frames to send on
-each caller frame, tells :meth:`sent` about each, and sends the mark it returns.
+each caller frame, tells :meth:`sent` about each message, and sends the mark it returns.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from collections.abc import Awaitable, Callable
 
 from media.format import FRAME_MS
 
-LEAD_FRAMES = 3  # 60 ms ahead: rides out a busy event loop, and `clear` empties it at once
+LEAD_FRAMES = 4  # up to 80 ms ahead: rides out a busy event loop; `clear` empties it at once
 MARK_EVERY = 25  # frames between marks (500 ms); between echoes the caller's clock fills in
+# Frames per message once playing: Twilio takes any multiple of 160 bytes, and every
+# message costs a JSON envelope and a socket write, the largest share of a call's CPU.
+BATCH = 2
 
 
 class PlaybackTracker:
@@ -46,16 +49,19 @@ class PlaybackTracker:
     def queued_frames(self) -> int:
         return self.sent_frames - self.played_frames
 
-    def room(self) -> int:
-        """Frames to send now to keep the carrier ``lead`` frames ahead."""
-        return max(0, self.lead - self.queued_frames)
+    def room(self, batch: int = 1) -> int:
+        """Frames to send now to keep the carrier ``lead`` frames ahead; while it still
+        has audio queued, none until ``batch`` of them fit in one message."""
+        room = max(0, self.lead - self.queued_frames)
+        return room if room >= batch or self.queued_frames == 0 else 0
 
-    def sent(self) -> str | None:
-        """One frame went out; returns the name of a mark to send after it, if one is due."""
+    def sent(self, frames: int = 1) -> str | None:
+        """``frames`` went out in one message; returns the name of a mark to send after
+        it if one fell due (named by the frames sent up to the message's end)."""
         if self.queued_frames == 0:  # playback had caught up: it restarts from here
             self._echoed, self._echo_clock = self.sent_frames, self._clock
-        self.sent_frames += 1
-        if self.sent_frames % self.mark_every == 0:
+        before, self.sent_frames = self.sent_frames, self.sent_frames + frames
+        if self.sent_frames // self.mark_every > before // self.mark_every:
             return f"g{self.generation}.{self.sent_frames}"
         return None
 

@@ -13,7 +13,6 @@ from fastapi import WebSocket, WebSocketDisconnect
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
 from bridge.legs.twilio import protocol as tp
-from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 
@@ -22,7 +21,6 @@ class ForkLeg:
     def __init__(self, ws: WebSocket, app_state: Any) -> None:
         self.ws, self.state = ws, app_state
         self.runtime: CallRuntime | None = None
-        self.line = LineCodec("pcmu", 8000)
         self._buf = b""
 
     async def run(self) -> None:
@@ -53,7 +51,7 @@ class ForkLeg:
                     self._buf += msg.audio()
                     while len(self._buf) >= 160:
                         chunk, self._buf = self._buf[:160], self._buf[160:]
-                        self.runtime.caller_frame(self.line.decode(chunk), chunk)
+                        self.runtime.caller_line(chunk)
                 elif isinstance(msg, tp.Stop):
                     break
         finally:

@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
-from bridge.legs.playback import PlaybackTracker, start_when_ready
+from bridge.legs.playback import BATCH, PlaybackTracker, start_when_ready
 from bridge.legs.twilio import protocol as tp
 from flows.interpreter import Transfer
 from media.line_codec import LineCodec
@@ -182,24 +182,28 @@ class TwilioLeg:
         while len(self._buf) >= FRAME:
             chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
             playback.tick()
-            runtime.caller_frame(self.line.decode(chunk), chunk)
+            runtime.caller_line(chunk)
             await self._send_bot()
 
     async def _send_bot(self) -> None:
-        # Keep Twilio a few frames ahead (its buffer rides out a busy moment here);
-        # marks tell how far it has really played. Called on each caller frame and when
-        # a reply is ready; the flag keeps the two from sending the same room twice.
+        # Keep Twilio a few frames ahead (its buffer rides out a busy moment here), two
+        # frames a message once it plays; marks tell how far it has really played.
+        # Called on each caller frame and when a reply is ready; the flag keeps the two
+        # from sending the same room twice.
         runtime, playback = self.runtime, self.playback
         if runtime is None or self._sending:
             return
         self._sending = True
         try:
-            for _ in range(playback.room()):
+            frames = []
+            for _ in range(playback.room(BATCH)):
                 bot = runtime.bot_payload()
                 if bot is None:
                     break
-                await self._send(tp.media(self.stream_sid, bot))
-                mark = playback.sent()
+                frames.append(bot)
+            if frames:
+                await self._send(tp.media(self.stream_sid, b"".join(frames)))
+                mark = playback.sent(len(frames))
                 if mark is not None:
                     await self._send(tp.mark(self.stream_sid, mark))
         finally:

@@ -169,7 +169,7 @@ class VonageLeg:
         self._buf += data
         while len(self._buf) >= n:
             chunk, self._buf = self._buf[:n], self._buf[n:]
-            runtime.caller_frame(self.line.decode(chunk), chunk)
+            runtime.caller_line(chunk)
             if self._early:  # this slot's frame went out when the reply was ready
                 self._early = False
                 continue

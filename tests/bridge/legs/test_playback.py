@@ -26,6 +26,19 @@ def test_marks_are_named_by_generation_and_frame_count() -> None:
     assert send(t, 9) == ["g0.4", "g0.8"]
 
 
+def test_once_playing_frames_go_in_pairs_and_marks_name_the_message_end() -> None:
+    t = PlaybackTracker(lead_frames=4, mark_every=5)
+    assert t.room(2) == 4  # nothing queued: fill the lead at once
+    assert t.sent(4) is None
+    t.tick()
+    assert t.room(2) == 0  # one frame fits, but the carrier still has three
+    t.tick()
+    assert t.room(2) == 2
+    assert t.sent(2) == "g0.6"  # frame 5 was in this message: the mark follows its end
+    t.echoed("g0.6")
+    assert t.played_frames == 6 and t.queued_frames == 0
+
+
 def test_an_echo_corrects_an_estimate_that_ran_ahead() -> None:
     t = PlaybackTracker(lead_frames=3, mark_every=4)
     send(t, 8)

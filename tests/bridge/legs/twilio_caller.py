@@ -98,8 +98,12 @@ class TwilioCaller:
                 msg = json.loads(raw)
                 self.received.append(msg)
                 match msg.get("event"):
-                    case "media":
-                        self.playback.append(("media", msg["media"]["payload"]))
+                    case "media":  # any multiple of 160 bytes: Twilio plays 20 ms at a time
+                        audio = base64.b64decode(msg["media"]["payload"])
+                        assert len(audio) % 160 == 0, len(audio)
+                        self.playback.extend(
+                            ("media", audio[i : i + 160]) for i in range(0, len(audio), 160)
+                        )
                     case "mark" if self.playback:
                         self.playback.append(("mark", msg["mark"]["name"]))
                     case "mark":  # nothing left to play: reached at once
@@ -141,7 +145,12 @@ class TwilioCaller:
         await asyncio.sleep(self.frame_s)
 
     def bot_frames(self) -> int:
-        return sum(1 for m in self.received if m.get("event") == "media")
+        """20 ms frames of bot audio received so far."""
+        return sum(
+            len(m["media"]["payload"]) * 3 // 4 // 160
+            for m in self.received
+            if m.get("event") == "media"
+        )
 
     async def wait_for_bot(self, min_frames: int = 10, quiet: int = 40, limit: int = 3000) -> None:
         """Send silence until the bot has spoken and then been quiet for ``quiet`` frames."""
