@@ -6,11 +6,16 @@ import asyncio
 import base64
 import json
 import uuid
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 
+from bridge.conversation.recording import recording_path
+from media import g711
+from media.wav import read_wav
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.bridge.legs.twilio_caller import TwilioCaller
@@ -53,6 +58,30 @@ async def test_the_greeting_starts_before_the_callers_next_frame(bridge: Bridge)
     await asyncio.sleep(0.2)
     assert c.bot_frames() == 4, c.received  # the lead; the rest follow the caller's clock
     await c.stop()
+
+
+async def test_the_recording_is_what_went_over_the_wire(bridge: Bridge, tmp_path: Path) -> None:
+    # The line is recorded at its own rate: the caller's side is exactly the mu-law the
+    # phone sent and the bot's exactly what the bridge sent back, frame for frame.
+    c = caller(bridge)
+    await c.connect((await c.voice_webhook()).text)
+    await c.wait_for_bot(min_frames=30, quiet=0, limit=400)  # the greeting is playing
+    await c.say(synthesize("hello there", VOICES[1]))
+    await c.stop()
+    await bridge.events(c.call_sid)
+    stereo, rate = read_wav(recording_path(tmp_path, c.call_sid))
+    sent = np.frombuffer(bytes(c.sent_audio), np.uint8)
+    assert rate == 8000 and len(stereo) == len(sent)
+    assert np.array_equal(stereo[:, 0], g711.ulaw_decode(sent))
+    bot = b"".join(
+        base64.b64decode(m["media"]["payload"]) for m in c.received if m["event"] == "media"
+    )
+    heard = g711.ulaw_decode(np.frombuffer(bot, np.uint8))
+    # The right side starts when the bot's audio first met a caller frame.
+    right, start, first = stereo[:, 1], np.flatnonzero(stereo[:, 1])[0], np.flatnonzero(heard)[0]
+    n = min(len(right) - start, len(heard) - first)
+    assert n >= 4000 and np.abs(heard.astype(np.int32)).max() > 1000
+    assert np.array_equal(right[start : start + n], heard[first : first + n])
 
 
 async def test_balance_call_with_barge_in_dtmf_and_hang_up(bridge: Bridge) -> None:

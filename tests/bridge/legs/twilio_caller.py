@@ -44,6 +44,7 @@ class TwilioCaller:
     playback: deque[tuple[str, str]] = field(default_factory=deque)
     heard: int = 0  # bot frames played to the caller
     heard_at_clear: list[int] = field(default_factory=list)
+    sent_audio: bytearray = field(default_factory=bytearray)  # the inbound track, as sent
 
     def sign(self, url: str, params: dict[str, str]) -> str:
         return RequestValidator(self.auth_token).compute_signature(url, params)
@@ -129,6 +130,8 @@ class TwilioCaller:
 
     async def media(self, frame: bytes, track: str = "inbound") -> None:
         payload = base64.b64encode(frame).decode()
+        if track == "inbound":
+            self.sent_audio += frame
         await self.send(
             {
                 "event": "media",
