@@ -43,12 +43,14 @@ class LineCodec:
 
     def decode(self, payload: bytes) -> I16:
         """One 20 ms frame from the line → one house frame."""
+        if len(payload) != self.frame_bytes:
+            raise AudioFormatError(f"expected {self.frame_bytes} bytes, got {len(payload)}")
         return self.widen(self.narrow(payload))
 
     def narrow(self, payload: bytes) -> I16:
-        """One 20 ms frame from the line → 16-bit samples at the line's own rate."""
-        if len(payload) != self.frame_bytes:
-            raise AudioFormatError(f"expected {self.frame_bytes} bytes, got {len(payload)}")
+        """Whole 20 ms frames from the line → 16-bit samples at the line's own rate."""
+        if not payload or len(payload) % self.frame_bytes:
+            raise AudioFormatError(f"expected {self.frame_bytes} bytes a frame, got {len(payload)}")
         if self.codec == "l16":
             return np.frombuffer(payload, dtype="<i2").astype(np.int16)
         return DECODE[self.codec](np.frombuffer(payload, dtype=np.uint8))

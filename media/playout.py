@@ -27,6 +27,7 @@ class _Chunk:
     utterance: str
     audio: I16  # whole frames only (the tail is padded)
     line: bytes | None = None  # the same audio in the carrier's encoding, once it is at the head
+    line_pcm: I16 | None = None  # that encoding decoded again (what the line will sound like)
 
 
 @dataclass
@@ -52,6 +53,10 @@ class Playout:
     # barge-in drops) and :attr:`line_frame` holds the bytes of the frame just returned.
     line: LineCodec | None = None
     line_frame: bytes | None = None
+    # And with ``keep_line_pcm``, :attr:`line_pcm` the same frame decoded from those bytes,
+    # at the line's rate (a recording of what went over the wire, one decode per chunk).
+    keep_line_pcm: bool = False
+    line_pcm: I16 | None = None
     _queue: deque[_Chunk | _Mark] = field(default_factory=deque)
     _offset: int = 0  # samples of the head chunk already played
     _chunks: int = 0  # chunks in the queue (busy is asked every frame)
@@ -103,9 +108,14 @@ class Playout:
         if self.line is not None:
             if head.line is None:
                 head.line = self.line.encode(head.audio)
+                if self.keep_line_pcm:
+                    head.line_pcm = self.line.narrow(head.line)
             step = self.line.frame_bytes
             start = self._offset // n * step
             self.line_frame = head.line[start : start + step]
+            if head.line_pcm is not None:
+                k = self._offset // n * self.line.samples
+                self.line_pcm = head.line_pcm[k : k + self.line.samples]
         self._offset += n
         self._played[head.utterance].played_ms += FRAME_MS
         if self._offset >= len(head.audio):

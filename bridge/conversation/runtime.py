@@ -160,7 +160,7 @@ class CallRuntime:
         self.matcher = Matcher(flow, today=lambda: now().date())
         self.vad = WebRtcVad(1, 2, self.caller_rate)
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
-        self.playout = Playout(HOUSE_FRAME, line)
+        self.playout = Playout(HOUSE_FRAME, line, keep_line_pcm=self.recording is not None)
         self.frames = 0
         self._t0 = time.monotonic()
         self.listen: fi.Listen | None = None
@@ -545,11 +545,9 @@ class CallRuntime:
         playing = self.playout.playing
         frame, marks = self.playout.next_frame()
         if frame is not None and self.recording is not None:
-            # What went down the line, at the caller's rate (already encoded for the leg).
-            line = self.playout.line_frame
-            self.recording.bot_frame(
-                frame if self.line is None or line is None else self.line.narrow(line)
-            )
+            # What went down the line, at the caller's rate.
+            line = self.playout.line_pcm
+            self.recording.bot_frame(frame if self.line is None or line is None else line)
         if frame is not None:
             turn = self._turn
             if turn is not None and not turn.reported:
