@@ -228,6 +228,7 @@ def main() -> None:
     overhead = [f["bridge_overhead_ms"] for f in figs]
     barges = [b for r in results for b in r["barge_ins"]]
     onset = [b["onset_to_silent_ms"] for b in barges]
+    print("barge-in onset → silent ms:", sorted(onset))
     vad = [b["vad_to_silent_us"] / 1000 for b in barges]
     base_gaps = [f["turn_gap_ms"] for r in baseline for f in r["figures"]]
     print(

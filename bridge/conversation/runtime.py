@@ -182,6 +182,7 @@ class CallRuntime:
         self._turns = 0
         self._turn: _Turn | None = None
         self._speech_start_ms = 0
+        self._speech_start_clock = 0
         self._last_partial = ""
         self.bridged = False
         self.ended = asyncio.Event()
@@ -352,6 +353,9 @@ class CallRuntime:
 
     def _on_speech_start(self, fired_at: float) -> None:
         self._speech_start_ms = int(self.endpointer.speech_start_ms[0])
+        # The same moment on the call clock (the audio timeline and the wall clock of a
+        # real-time leg drift apart): what the barge-in's stop time is measured from.
+        self._speech_start_clock = self.now_ms() - (self.audio_ms - self._speech_start_ms)
         self._last_partial = ""
         self._quiet = 0
         if self.listen is None or not self._is_speaking():
@@ -415,7 +419,7 @@ class CallRuntime:
                 interrupted=True,
             )
         self._utterances.clear()
-        onset_to_silent = self.now_ms() - self._speech_start_ms
+        onset_to_silent = self.now_ms() - self._speech_start_clock
         self.barge_ins.append(
             {"onset_to_silent_ms": onset_to_silent, "vad_to_silent_us": silent_us}
         )
