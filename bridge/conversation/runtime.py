@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,7 +50,8 @@ from flows import interpreter as fi
 from flows.model import Flow
 from flows.nlu import Matcher
 from media.endpoint import EndpointConfig, Endpointer
-from media.format import FRAME_MS, HOUSE_FRAME, HOUSE_RATE
+from media.format import FRAME_MS, HOUSE_FRAME
+from media.inbound import InboundAudio
 from media.line_codec import LineCodec
 from media.playout import Playout
 from media.vad import WebRtcVad
@@ -140,12 +140,11 @@ class CallRuntime:
         self.caller_number, self.dialled_number = caller_number, dialled_number
         self._emit_raw, self.events = emit, CallEvents(call_id)
         self.fallback = Fallback(self, fallback_prompt, fallback_engine)
-        # A carrier's frames are examined at the line's own rate (WebRTC's detector works
-        # at 8 kHz anyway, and the recording keeps what was on the wire); they are made
-        # house format only while the engine hears them (:meth:`caller_line`).
+        # A carrier's frames are examined at the line's own rate and made house format
+        # only while the engine hears them (media.inbound); the recording keeps the line's.
         self.line = line
-        self.caller_rate = line.rate if line is not None else HOUSE_RATE
-        self.recording = CallRecording(record, self.caller_rate) if record is not None else None
+        self.audio = InboundAudio(line, LEAD_IN_FRAMES)
+        self.recording = CallRecording(record, self.audio.rate) if record is not None else None
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
         self._item_of: dict[str, str] = {}  # utterance → the engine's item that said it
@@ -158,7 +157,7 @@ class CallRuntime:
             call_id=call_id,
         )
         self.matcher = Matcher(flow, today=lambda: now().date())
-        self.vad = WebRtcVad(1, 2, self.caller_rate)
+        self.vad = WebRtcVad(1, 2, self.audio.rate)
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
         self.playout = Playout(HOUSE_FRAME, line, keep_line_pcm=self.recording is not None)
         self.frames = 0
@@ -166,9 +165,6 @@ class CallRuntime:
         self.listen: fi.Listen | None = None
         self._turn_open = False  # a caller turn is being recognised
         self._handling = False  # a finished turn is being understood
-        self._ring: deque[I16] = deque(maxlen=LEAD_IN_FRAMES)  # at the caller's rate
-        self._ring_last = 0  # the number of the ring's newest frame
-        self._widened = -1  # the last frame made house format (to tell a break in the stream)
         self._quiet = 0  # frames of nobody speaking while we wait for the caller
         self._digits = ""
         self._digit_age = 0
@@ -306,8 +302,7 @@ class CallRuntime:
     def caller_line(self, payload: bytes) -> None:
         """One 20 ms frame as the carrier sent it, in the line encoding the runtime was
         given (Twilio, Vonage): cheaper than :meth:`caller_frame` when nobody listens."""
-        assert self.line is not None, "caller_line needs the runtime's line"
-        self._caller(self.line.narrow(payload), payload)
+        self._caller(self.audio.narrow(payload), payload)
 
     def _caller(self, frame: I16, line: bytes | None) -> None:
         if self.ended.is_set():
@@ -320,31 +315,19 @@ class CallRuntime:
         if len(started):
             self._on_speech_start(fired_at)
         if self.session.server_turns and not self.bridged:
-            self.session.push(self._house(frame), line)  # the model hears everything
+            self.session.push(self.audio.house(frame), line)  # the model hears everything
         elif self._turn_open and (in_speech or len(started)):
             if len(started):
                 self._push_onset()
-            self.session.push(self._house(frame), line)
+            self.session.push(self.audio.house(frame), line)
             if self.frames % PARTIAL_EVERY == 0 and in_speech:
                 self._spawn(self._partial())
-        self._ring.append(frame)
-        self._ring_last = self.frames
+        self.audio.add(frame)
         if len(ended):
             self._on_speech_end()
         self._tick_timers(in_speech)
         if self.recording is not None:
             self.recording.caller_frame(frame, self._private())
-
-    def _house(self, frame: I16) -> I16:
-        """This frame (the newest) in the house format. A line-rate stream is resampled
-        only while it is heard; after a gap the resampler starts afresh."""
-        if self.caller_rate == HOUSE_RATE:
-            return frame
-        assert self.line is not None
-        if self._widened != self.frames - 1:
-            self.line.restart_inbound()
-        self._widened = self.frames
-        return self.line.widen(frame)
 
     def _private(self) -> bool:
         """Nothing of a sensitive state, or of a sensitive prompt, is recorded."""
@@ -676,13 +659,7 @@ class CallRuntime:
         """Before the newest frame: silence, then the onset the VAD needed to be sure."""
         for f in SILENT_START:
             self.session.push(f)
-        ring = list(self._ring)
-        if self.caller_rate != HOUSE_RATE and ring:
-            assert self.line is not None
-            self.line.restart_inbound()
-            ring = [self.line.widen(f) for f in ring]
-            self._widened = self._ring_last  # the next frame continues this stream
-        for f in ring:
+        for f in self.audio.lead_in():
             self.session.push(f)
 
     async def _lookup(self, req: fi.Lookup) -> None:
