@@ -19,20 +19,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core: set before numpy
 import json
 import statistics
 import time
-import warnings
 
 import numpy as np
 import soxr
 import webrtcvad
 
 from media.batch import InboundBatch, OutboundBatch
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    try:
-        import audioop
-    except ImportError:  # Python 3.13+
-        import audioop_lts as audioop  # type: ignore[no-redef]
+from media.g711 import audioop
 
 TICKS = 50
 

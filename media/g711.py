@@ -3,13 +3,26 @@
 Encoding is one lookup in a 65,536-entry table indexed by the 16-bit sample and
 decoding one lookup in a 256-entry table, so a whole batch of calls converts in
 a single numpy indexing operation. The tables are computed once, at import, from
-the ITU-T G.711 segment rules (as in the Sun reference code audioop uses).
+the ITU-T G.711 segment rules (as in the Sun reference code audioop uses). One
+call's frame of bytes goes through ``audioop`` itself (:func:`decode_bytes`,
+:func:`encode_bytes`): on 160 bytes its C loop is four times quicker than numpy's
+indexing, and that is paid on every frame of every call.
 """
 
 from __future__ import annotations
 
+import warnings
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # 3.11-3.12: to leave in 3.13
+    try:
+        import audioop
+    except ImportError:  # Python 3.13+: the audioop-lts backport
+        import audioop_lts as audioop  # type: ignore[no-redef]
 
 Pcm16 = npt.NDArray[np.int16]
 Codes = npt.NDArray[np.uint8]
@@ -88,3 +101,15 @@ def alaw_decode(codes: Codes) -> Pcm16:
 
 def alaw_encode(pcm: Pcm16) -> Codes:
     return ALAW_ENCODE[pcm.view(np.uint16)]
+
+
+def decode_bytes(law: Literal["pcmu", "pcma"], payload: bytes) -> Pcm16:
+    """One stream's G.711 bytes → 16-bit PCM (native byte order)."""
+    pcm = audioop.ulaw2lin(payload, 2) if law == "pcmu" else audioop.alaw2lin(payload, 2)
+    return np.frombuffer(pcm, dtype=np.int16)
+
+
+def encode_bytes(law: Literal["pcmu", "pcma"], pcm: Pcm16) -> bytes:
+    """One stream's 16-bit PCM → G.711 bytes."""
+    data = np.ascontiguousarray(pcm, dtype=np.int16).tobytes()
+    return audioop.lin2ulaw(data, 2) if law == "pcmu" else audioop.lin2alaw(data, 2)

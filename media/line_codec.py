@@ -23,6 +23,7 @@ from media.resample import Resampler
 Codec = Literal["pcmu", "pcma", "l16"]
 I16 = npt.NDArray[np.int16]
 
+# Whole arrays (a batch of calls) by table lookup; one call's bytes go through audioop.
 DECODE = {"pcmu": g711.ulaw_decode, "pcma": g711.alaw_decode}
 ENCODE = {"pcmu": g711.ulaw_encode, "pcma": g711.alaw_encode}
 
@@ -53,7 +54,7 @@ class LineCodec:
             raise AudioFormatError(f"expected {self.frame_bytes} bytes a frame, got {len(payload)}")
         if self.codec == "l16":
             return np.frombuffer(payload, dtype="<i2").astype(np.int16)
-        return DECODE[self.codec](np.frombuffer(payload, dtype=np.uint8))
+        return g711.decode_bytes(self.codec, payload)
 
     def widen(self, pcm: I16) -> I16:
         """One :meth:`narrow` frame → one house frame, continuing the inbound stream."""
@@ -71,7 +72,7 @@ class LineCodec:
         pcm = self._down.process_int16(house[None, :])[0] if self._down is not None else house
         if self.codec == "l16":
             return pcm.astype("<i2", copy=False).tobytes()
-        return ENCODE[self.codec](pcm).tobytes()
+        return g711.encode_bytes(self.codec, pcm)
 
     def restart_outbound(self) -> None:
         """The queued bot audio was dropped: the next chunk does not continue it."""
