@@ -184,6 +184,7 @@ async def one_call(
         "texts": texts,
         "heard": heard,
         "want": [w for w, _ in lines],
+        "said": [t for _, t in lines],
         "figures": rt.figures,
         "barge_ins": rt.barge_ins,
     }
@@ -218,11 +219,12 @@ def main() -> None:
     right = total = 0
     misses: list[str] = []
     for r in results:
-        for want, got, text in zip(r["want"], r["heard"], r["texts"], strict=False):
+        rows = zip(r["want"], r["heard"], r["said"], r["texts"], strict=False)
+        for want, got, said, text in rows:
             total += 1
             right += want == got
             if want != got:
-                misses.append(f"  {want:>9} heard as {got or 'nothing'}: {text!r}")
+                misses.append(f"  {want:>9} heard as {got or 'nothing'}: {said!r} → {text!r}")
     figs = [f for r in results for f in r["figures"]]
     gaps = [f["turn_gap_ms"] for f in figs]
     overhead = [f["bridge_overhead_ms"] for f in figs]

@@ -107,7 +107,9 @@ SYNONYMS: Mapping[str, str] = {
         "person": "person human someone somebody agent representative operator advisor "
         "adviser staff people receptionist assistant",
         "talk": "talk speak chat connect transfer put through",
-        "lose": "lose lost misplace misplaced missing cant find gone",
+        # Not "find": only "can't find" means lost, and "can't" already reads "can not"
+        # while "find" alone is as likely "find my balance".
+        "lose": "lose lost misplace misplaced missing gone",
         "steal": "steal stole stolen theft thief nicked robbed",
         "balance": "balance funds money much remaining available left",
         "repeat": "repeat again pardon sorry huh",
