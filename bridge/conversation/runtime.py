@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bridge import logs
+from bridge.conversation.digits import Digits
 from bridge.conversation.fallback import FALLBACK_PROMPT, Fallback
 from bridge.conversation.lookups import LookupFn
 from bridge.conversation.model_turns import ModelTurns
@@ -60,8 +61,6 @@ log = logs.get_logger(__name__)
 
 MASK = "[sensitive]"
 DEFAULT_NO_INPUT_MS = 6000
-INTER_DIGIT_MS = 3000
-TERMINATOR_GRACE = 50  # frames: a "#" this soon after the last expected digit ends that entry
 LEAD_IN_FRAMES = 15  # audio before the VAD fired that recognition still gets (300 ms)
 # pocketsphinx mistakes the first word when speech starts at once (the mu-law line's
 # "talk to a person" heard as "uh how do a card can"): each turn starts on silence.
@@ -166,9 +165,7 @@ class CallRuntime:
         self._turn_open = False  # a caller turn is being recognised
         self._handling = False  # a finished turn is being understood
         self._quiet = 0  # frames of nobody speaking while we wait for the caller
-        self._digits = ""
-        self._digit_age = 0
-        self._submitted_at = -1_000_000  # frame of the last digits handed over
+        self.digits = Digits()
         self._speech: asyncio.Queue[_Utterance] = asyncio.Queue()
         self._speaking: _Utterance | None = None
         self._utterances: dict[str, _Utterance] = {}
@@ -482,26 +479,17 @@ class CallRuntime:
 
     def dtmf(self, key: str) -> None:
         """One DTMF key from the leg (RFC 4733, SIP INFO, a carrier event or in-band)."""
-        if key in "#*" and self.frames - self._submitted_at <= TERMINATOR_GRACE:
-            self._submitted_at = -TERMINATOR_GRACE  # the "#" after the last digit: swallowed
+        if self.digits.swallowed(key, self.frames):
             return
         if self.ended.is_set() or self.listen is None or self._handling:
             return
         if self._is_speaking():
             self._barge_in(time.perf_counter())
-        self._digits += key
-        self._digit_age = 0
-        listen = self.listen
-        done = (
-            listen.dtmf_max <= 1 or len(self._digits.rstrip("#*")) >= listen.dtmf_max or key in "#"
-        )
-        if done:
+        if self.digits.add(key, self.listen.dtmf_max):
             self._submit_digits()
 
     def _submit_digits(self) -> None:
-        digits, self._digits = self._digits, ""
-        if not digits.endswith(("#", "*")):
-            self._submitted_at = self.frames  # a terminator may still follow
+        digits = self.digits.take(self.frames)
         listen = self.listen
         if not digits or listen is None:
             return
@@ -510,10 +498,8 @@ class CallRuntime:
         self._handle(fi.Dtmf(digits))
 
     def _tick_timers(self, in_speech: bool) -> None:
-        if self._digits:
-            self._digit_age += 1
-            if self._digit_age * FRAME_MS >= INTER_DIGIT_MS:
-                self._submit_digits()
+        if self.digits.timed_out():
+            self._submit_digits()
         listen = self.listen
         if listen is None or in_speech or self._handling or self._is_speaking() or self.bridged:
             self._quiet = 0
@@ -649,7 +635,7 @@ class CallRuntime:
     def _open_turn(self, listen: fi.Listen) -> None:
         self.listen = listen
         self._quiet = 0
-        self._digits = ""
+        self.digits.pending = ""
         self._turn_open = True
         self.session.listen(listen)
         if self.endpointer.in_speech[0]:
