@@ -18,11 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)  # 3.11-3.12: to leave in 3.13
-    try:
-        import audioop
-    except ImportError:  # Python 3.13+: the audioop-lts backport
-        import audioop_lts as audioop  # type: ignore[no-redef]
+    # Deprecated in the standard library of 3.11-3.12; from 3.13 the audioop-lts
+    # package (a dependency there) installs the same module under the same name.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 Pcm16 = npt.NDArray[np.int16]
 Codes = npt.NDArray[np.uint8]

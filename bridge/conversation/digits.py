@@ -40,6 +40,10 @@ class Digits:
             self._submitted_at = frame  # a terminator may still follow
         return digits
 
+    def clear(self) -> None:
+        """A new turn: keys of the last one are forgotten."""
+        self.pending = ""
+
     def timed_out(self) -> bool:
         """One frame went by: True when the keys so far are an answer by waiting."""
         if not self.pending:

@@ -518,9 +518,9 @@ class CallRuntime:
         playing = self.playout.playing
         frame, marks = self.playout.next_frame()
         if frame is not None and self.recording is not None:
-            # What went down the line, at the caller's rate.
-            line = self.playout.line_pcm
-            self.recording.bot_frame(frame if self.line is None or line is None else line)
+            # A carrier call records what went down the line, at the line's rate.
+            line = self.playout.line_pcm if self.line is not None else None
+            self.recording.bot_frame(frame if line is None else line)
         if frame is not None:
             turn = self._turn
             if turn is not None and not turn.reported:
@@ -635,14 +635,14 @@ class CallRuntime:
     def _open_turn(self, listen: fi.Listen) -> None:
         self.listen = listen
         self._quiet = 0
-        self.digits.pending = ""
+        self.digits.clear()
         self._turn_open = True
         self.session.listen(listen)
         if self.endpointer.in_speech[0]:
             self._push_onset()  # the caller is already talking: give them what they said
 
     def _push_onset(self) -> None:
-        """Before the newest frame: silence, then the onset the VAD needed to be sure."""
+        """Silence, then the recent frames: the onset the VAD needed to be sure."""
         for f in SILENT_START:
             self.session.push(f)
         for f in self.audio.lead_in():
