@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import HOUSE_FRAME
-from media.vad import EnergyVad, WebRtcVad
+from media.vad import NoiseFloorVad, WebRtcVad
 from tests.audio import (
     PHRASES,
     VOICES,
@@ -97,7 +97,7 @@ CANDIDATES: dict[str, Callable[[], Detector]] = {
     "webrtc-1": lambda: _framewise(lambda: WebRtcVad(mode=1)),
     "webrtc-2": lambda: _framewise(lambda: WebRtcVad(mode=2)),
     "webrtc-3": lambda: _framewise(lambda: WebRtcVad(mode=3)),
-    "energy": lambda: _framewise(EnergyVad),
+    "noise-floor": lambda: _framewise(NoiseFloorVad),
     "silero": silero,
     "ten-vad": ten,
     "webrtc-1>silero": lambda: cascade(_framewise(lambda: WebRtcVad(mode=1)), silero()),

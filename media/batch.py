@@ -1,8 +1,8 @@
 """One call of the engine processes a 20 ms tick of many calls at once.
 
 Calls occupy slots of fixed-size arrays; per-call state (resampler history, VAD,
-endpointer) lives in those arrays, so per-call Python work is limited to the VAD's
-C call. Inbound: carrier codec → 16 kHz house frames → speech probability → turn
+endpointer) lives in those arrays, so there is no per-call Python work at all.
+Inbound: carrier codec → 16 kHz house frames → speech probability → turn
 events. Outbound: the speech engine's PCM → carrier rate → carrier codec.
 """
 
@@ -17,7 +17,7 @@ from media.endpoint import EndpointConfig, Endpointer
 from media.format import HOUSE_RATE, AudioFormatError, frame_samples
 from media.line_codec import DECODE, ENCODE, I16, Codec
 from media.resample import Resampler
-from media.vad import WebRtcVad
+from media.vad import NoiseFloorConfig, NoiseFloorVad
 
 Slots = npt.NDArray[np.intp]
 
@@ -38,7 +38,7 @@ class InboundBatch:
         capacity: int,
         codec: Codec = "pcmu",
         rate: int = 8000,
-        vad_mode: int = 2,
+        vad: NoiseFloorConfig | None = None,
         endpoint: EndpointConfig | None = None,
     ) -> None:
         if codec != "l16" and rate != 8000:
@@ -46,9 +46,8 @@ class InboundBatch:
         self.capacity, self.codec, self.rate = capacity, codec, rate
         self.frame = frame_samples(rate)
         self.resampler = Resampler(rate, HOUSE_RATE, capacity) if rate != HOUSE_RATE else None
-        # G.711 is examined at 8 kHz as it arrives: WebRTC's detector works there anyway.
-        self.vad_native = rate in WebRtcVad.RATES
-        self.vad = WebRtcVad(capacity, vad_mode, rate if self.vad_native else HOUSE_RATE)
+        # Examined at the line's rate as it arrives: frame power does not need 16 kHz.
+        self.vad = NoiseFloorVad(capacity, vad)
         self.endpointer = Endpointer(capacity, endpoint)
 
     def reset(self, slot: int) -> None:
@@ -64,7 +63,11 @@ class InboundBatch:
             raise AudioFormatError(f"expected ({self.capacity}, {self.frame}), got {payload.shape}")
         pcm = payload if self.codec == "l16" else DECODE[self.codec](payload)
         house = self.resampler.process_int16(pcm) if self.resampler is not None else pcm
-        prob = self.vad.process(pcm if self.vad_native else house, active)
+        prob = self.vad.process(pcm)
+        if active is not None:  # a slot without a call reads silence, whatever it holds
+            idle = np.ones(self.capacity, bool)
+            idle[active] = False
+            prob = np.where(idle, np.float32(0), prob)
         started, ended = self.endpointer.update(prob)
         return InboundTick(house, prob, started, ended)
 

@@ -1,7 +1,7 @@
 """A caller's frames at the line's own rate, made house format only when needed.
 
-The voice activity detector examines every frame as the line carried it (WebRTC's
-detector works at 8 kHz anyway), but only recognition needs the house format, and
+The voice activity detector examines every frame as the line carried it (it judges
+frame power, which the rate does not change), but only recognition needs the house format, and
 only while the caller is heard: most of a call's frames are silence or the bot
 talking. So the inbound resampler runs on demand. Asked for the newest frame right
 after the one before, it continues its stream; after a gap it starts afresh, and

@@ -55,7 +55,7 @@ from media.format import FRAME_MS, HOUSE_FRAME
 from media.inbound import InboundAudio
 from media.line_codec import LineCodec
 from media.playout import Playout
-from media.vad import WebRtcVad
+from media.vad import NoiseFloorVad
 
 log = logs.get_logger(__name__)
 
@@ -156,7 +156,7 @@ class CallRuntime:
             call_id=call_id,
         )
         self.matcher = Matcher(flow, today=lambda: now().date())
-        self.vad = WebRtcVad(1, 2, self.audio.rate)
+        self.vad = NoiseFloorVad(1)  # frame power: the same at the line's rate as at 16 kHz
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
         self.playout = Playout(HOUSE_FRAME, line, keep_line_pcm=self.recording is not None)
         self.frames = 0
