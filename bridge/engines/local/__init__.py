@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bridge import logs
 from bridge.engines.base import I16, EngineError, EngineSession, Heard, SpeechEngine, Spoken
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import build
@@ -22,6 +23,8 @@ from bridge.engines.local.tts import Synthesizer, sentences
 from flows.interpreter import Listen
 from flows.model import Flow
 from media.line import phone_line
+
+log = logs.get_logger(__name__)
 
 # A fresh decoder's acoustic normalisation is tuned to wideband speech and gets a
 # telephone caller's first words badly wrong (9 of 30 intents right, against 24 of
@@ -36,20 +39,38 @@ WARM_UP = (
 class LocalEngine(SpeechEngine):
     name = "local"
 
-    def __init__(self, synth_workers: int = 2, speed: float = 1.0) -> None:
+    def __init__(self, synth_workers: int = 2, speed: float = 1.0, prepare: bool = True) -> None:
         self.synthesizer = Synthesizer(speed=speed)
         self.pool = ThreadPoolExecutor(synth_workers, thread_name_prefix="tts")
         self._idle: list[Recognizer] = []  # warmed decoders, reused call after call
         self._lock = threading.Lock()
-        self._warm_audio: list[I16] | None = None
+        self._warm_audio: list[tuple[str, I16]] | None = None
+        self.ready = threading.Event()  # the voice is loaded and one decoder is warm
+        if prepare:
+            # Seconds of model loading, paid now in the background instead of by the
+            # first caller, or as silence when a call falls back to this engine.
+            threading.Thread(target=self._prepare, name="local-engine-prepare", daemon=True).start()
+        else:
+            self.ready.set()
 
-    def _recognizer(self) -> Recognizer:
+    def _prepare(self) -> None:
+        try:
+            self.synthesizer.warm_up()
+            self.release(self.recognizer())
+        except Exception as exc:  # the first call will try again, and report it
+            log.warning("local engine could not prepare", error=str(exc))
+        finally:
+            self.ready.set()
+
+    def recognizer(self) -> Recognizer:
+        """A decoder that has heard the line (from the pool, else made and warmed now);
+        blocking: call it from a worker thread. :meth:`release` gives it back."""
         with self._lock:
             if self._idle:
                 return self._idle.pop()
             if self._warm_audio is None:
                 voice = Synthesizer(speed=0.95)
-                self._warm_audio = [phone_line(voice.say(t)) for t in WARM_UP]
+                self._warm_audio = [(t, phone_line(voice.say(t))) for t in WARM_UP]
         recognizer = Recognizer()
         recognizer.warm_up(self._warm_audio)
         return recognizer
@@ -62,7 +83,7 @@ class LocalEngine(SpeechEngine):
         worker = ThreadPoolExecutor(1, thread_name_prefix=f"asr-{call_id[:8]}")
         loop = asyncio.get_running_loop()
         try:
-            recognizer = await loop.run_in_executor(worker, self._recognizer)
+            recognizer = await loop.run_in_executor(worker, self.recognizer)
         except Exception as exc:
             worker.shutdown(wait=False)
             raise EngineError(f"speech recognition did not start: {exc}") from exc

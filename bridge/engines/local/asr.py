@@ -1,28 +1,41 @@
 """Streaming speech recognition with pocketsphinx, constrained per turn.
 
-One :class:`Recognizer` per call, used from one worker thread at a time (the
+One :class:`Recognizer` per call, used from one worker thread at a time (a
 decoder is not thread-safe). Each caller turn activates the grammar or language
 model built for what the state expects; when a grammar cannot account for what
 was said, the turn's audio is decoded again with the open-vocabulary language
 model, so an answer nobody anticipated still reaches the flow as words.
+
+Two decoders, because a search sees every word of its decoder's dictionary.
+pocketsphinx gives a language model every dictionary word it lacks as an unknown
+word, one at a time: a menu's 50-word model on the full 135,000-word dictionary
+takes 10 s to add (holding the GIL, so every call in the process stalls) and then
+lets the decoder reach for any of those words. So the turns' grammars and models
+run on a decoder whose dictionary holds only the words they use, taken from the
+full pronunciation dictionary as they are needed; the open-vocabulary model keeps
+a decoder of its own with the whole dictionary.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from pocketsphinx import Decoder, NGramModel
+from pocketsphinx import Decoder, NGramModel, get_model_path
 
-from bridge.engines.local.grammar import Constraint
+from bridge.engines.local.grammar import Constraint, words_of
 
 OPEN = "_default"  # pocketsphinx's name for the language-model search
 MAX_TURN_S = 30  # audio kept for the open-vocabulary second pass
 TAIL = bytes(2 * 16000 * 400 // 1000)  # 400 ms of silence
+# A word of a JSGF grammar: not a <rule>, not a /weight/ or {tag}.
+JSGF_WORD = re.compile(r"(?<![<\w'/{])[a-z][a-z0-9']*(?![>\w'/}])")
 
 
 @dataclass(frozen=True)
@@ -32,57 +45,112 @@ class Recognition:
     decode_ms: float  # time spent finishing the turn (the final pass, and any second pass)
 
 
+@functools.cache
+def lexicon() -> dict[str, tuple[str, ...]]:
+    """Every word of pocketsphinx's en-us dictionary → its pronunciations."""
+    path = os.path.join(get_model_path(), "en-us", "cmudict-en-us.dict")
+    out: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word, _, phones = line.strip().partition(" ")
+            if phones:
+                out.setdefault(word.split("(")[0], []).append(phones.strip())
+    return {w: tuple(p) for w, p in out.items()}
+
+
+@functools.cache
+def _seed_dictionary() -> str:
+    """A dictionary file to start the constrained decoder with (it needs one)."""
+    fd, path = tempfile.mkstemp(suffix=".dict", prefix="callbridge-")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"a {lexicon()['a'][0]}\n")
+    return path
+
+
+def words_in(constraint: Constraint) -> set[str]:
+    """The words a grammar or an ARPA model can produce."""
+    if constraint.kind == "jsgf":
+        rules = "\n".join(ln for ln in constraint.text.splitlines() if "=" in ln)
+        return {w for ln in rules.splitlines() for w in JSGF_WORD.findall(ln.split("=", 1)[1])}
+    unigrams = constraint.text.split("\\2-grams:")[0].split("\\1-grams:")[-1]
+    return {p[1] for ln in unigrams.splitlines() if len(p := ln.split()) >= 2} - {"<s>", "</s>"}
+
+
 class Recognizer:
     def __init__(self) -> None:
-        self.decoder = Decoder(loglevel="ERROR", bestpath=False)
-        self._searches: set[str] = set()
+        self.constrained = Decoder(
+            loglevel="ERROR", bestpath=False, dict=_seed_dictionary(), lm=None
+        )
+        self.open = Decoder(loglevel="ERROR", bestpath=False)
+        self.decoder = self.constrained  # the one hearing the current turn
+        self._words: set[str] = {"a"}  # in the constrained decoder's dictionary
+        self._searches: set[tuple[int, str]] = set()  # (decoder, search) pairs added
+        # Each decoder's active search (pocketsphinx crashes asking one that has none).
+        self._active = {id(self.open): OPEN, id(self.constrained): ""}
         self._search = OPEN
         self._second_pass = False  # decode again with open vocabulary if nothing fitted
         self._audio: list[bytes] = []
         self._in_utt = False
 
-    def warm_up(self, utterances: list[npt.NDArray[np.int16]]) -> None:
-        """Let the decoder's normalisation settle on the line's audio before a caller."""
+    def warm_up(self, utterances: list[tuple[str, npt.NDArray[np.int16]]]) -> None:
+        """Let the decoders' normalisation settle on the line's audio before a caller.
+
+        ``utterances`` are sentences and how they sound on the line. Both decoders hear
+        them within a grammar of exactly those sentences: the acoustic normalisation
+        settles just as under the open-vocabulary model, which takes 50 times longer
+        (≈7 s on a slow core, a silence a caller would hear when a call falls back to
+        this engine)."""
+        constraint = Constraint.one_of(" ".join(words_of(text)) for text, _ in utterances)
         pad = np.zeros(3200, np.int16)
-        for pcm in utterances:
-            self.begin(None)
-            self.feed(np.concatenate([pad, pcm, pad]))
-            self.finish()
+        for decoder in (self.open, self.constrained):
+            for _, pcm in utterances:
+                self._begin(decoder, constraint)
+                self.feed(np.concatenate([pad, pcm, pad]))
+                self.finish()
 
     def known(self, word: str) -> bool:
-        return self.decoder.lookup_word(word) is not None
+        return word in lexicon()
 
     def begin(self, constraint: Constraint | None) -> None:
         """Start a caller turn, within ``constraint`` (None: open vocabulary)."""
+        self._begin(self.open if constraint is None else self.constrained, constraint)
+
+    def _begin(self, decoder: Decoder, constraint: Constraint | None) -> None:
         if self._in_utt:
             self.decoder.end_utt()
         name = OPEN
         if constraint is not None:
             name = constraint.name
-            if name not in self._searches:
-                self._add(constraint)
-                self._searches.add(name)
-        if name != self.decoder.current_search():
-            self.decoder.activate_search(name)
-        self._search = name
+            if (id(decoder), name) not in self._searches:
+                self._add(decoder, constraint)
+                self._searches.add((id(decoder), name))
+        if name != self._active[id(decoder)]:
+            decoder.activate_search(name)
+            self._active[id(decoder)] = name
+        self.decoder, self._search = decoder, name
         self._second_pass = constraint is not None and constraint.kind == "jsgf"
         self._audio = []
-        self.decoder.start_utt()
+        decoder.start_utt()
         self._in_utt = True
 
-    def _add(self, constraint: Constraint) -> None:
+    def _add(self, decoder: Decoder, constraint: Constraint) -> None:
+        if decoder is self.constrained:
+            for word in sorted(words_in(constraint) - self._words):
+                for i, phones in enumerate(lexicon().get(word, ())):
+                    decoder.add_word(word if i == 0 else f"{word}({i + 1})", phones, False)
+                self._words.add(word)
         if constraint.kind == "jsgf":
-            self.decoder.add_jsgf_string(constraint.name, constraint.text)
+            decoder.add_jsgf_string(constraint.name, constraint.text)
             return
         # pocketsphinx reads ARPA models only from a file: written, read, removed.
         fd, path = tempfile.mkstemp(suffix=".arpa", prefix="callbridge-")
         try:
             with os.fdopen(fd, "w") as f:
                 f.write(constraint.text)
-            model = NGramModel(self.decoder.config, self.decoder.logmath, path)
+            model = NGramModel(decoder.config, decoder.logmath, path)
         finally:
             os.unlink(path)
-        self.decoder.add_lm(constraint.name, model)
+        decoder.add_lm(constraint.name, model)
 
     def feed(self, pcm: npt.NDArray[np.int16]) -> None:
         """16 kHz house-format audio of the current turn."""
@@ -114,10 +182,12 @@ class Recognizer:
         return Recognition(text, in_grammar, (time.perf_counter() - started) * 1000)
 
     def _open_vocabulary(self) -> str:
-        self.decoder.activate_search(OPEN)
-        self.decoder.start_utt()
-        self.decoder.process_raw(b"".join(self._audio), False, True)
-        self.decoder.end_utt()
-        hyp = self.decoder.hyp()
-        self.decoder.activate_search(self._search)
+        """The turn's audio once more, on the open-vocabulary decoder."""
+        if self._active[id(self.open)] != OPEN:
+            self.open.activate_search(OPEN)
+            self._active[id(self.open)] = OPEN
+        self.open.start_utt()
+        self.open.process_raw(b"".join(self._audio), False, True)
+        self.open.end_utt()
+        hyp = self.open.hyp()
         return hyp.hypstr if hyp else ""

@@ -67,7 +67,7 @@ def test_synonyms_expand_one_word_at_a_time() -> None:
 @pytest.fixture(scope="module")
 def recognizer() -> Recognizer:
     rec = Recognizer()
-    rec.warm_up([phone_line(synthesize(t, VOICES[1])) for t in WARM_UP])
+    rec.warm_up([(t, phone_line(synthesize(t, VOICES[1]))) for t in WARM_UP])
     return rec
 
 
