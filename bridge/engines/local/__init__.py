@@ -66,11 +66,14 @@ class LocalEngine(SpeechEngine):
         """A decoder that has heard the line (from the pool, else made and warmed now);
         blocking: call it from a worker thread. :meth:`release` gives it back."""
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-            if self._warm_audio is None:
+            reused = self._idle.pop() if self._idle else None
+            if reused is None and self._warm_audio is None:
                 voice = Synthesizer(speed=0.95)
                 self._warm_audio = [(t, phone_line(voice.say(t))) for t in WARM_UP]
+        if reused is not None:
+            reused.new_caller()
+            return reused
+        assert self._warm_audio is not None
         recognizer = Recognizer()
         recognizer.warm_up(self._warm_audio)
         return recognizer

@@ -91,6 +91,7 @@ class Recognizer:
         self._second_pass = False  # decode again with open vocabulary if nothing fitted
         self._audio: list[bytes] = []
         self._in_utt = False
+        self._line_cmn: dict[int, str] = {}  # each decoder's normalisation after warm-up
 
     def warm_up(self, utterances: list[tuple[str, npt.NDArray[np.int16]]]) -> None:
         """Let the decoders' normalisation settle on the line's audio before a caller.
@@ -107,6 +108,14 @@ class Recognizer:
                 self._begin(decoder, constraint)
                 self.feed(np.concatenate([pad, pcm, pad]))
                 self.finish()
+            self._line_cmn[id(decoder)] = decoder.get_cmn()
+
+    def new_caller(self) -> None:
+        """Back to the normalisation the warm-up left: a reused decoder would otherwise
+        start the next call tuned to the last caller's voice and line."""
+        for decoder in (self.open, self.constrained):
+            if id(decoder) in self._line_cmn:
+                decoder.set_cmn(self._line_cmn[id(decoder)])
 
     def known(self, word: str) -> bool:
         return word in lexicon()

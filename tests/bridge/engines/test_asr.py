@@ -62,3 +62,22 @@ def test_free_text_is_heard_with_the_whole_dictionary(recognizer: Recognizer) ->
     heard = recognizer.finish()
     # (Open vocabulary hears telephone speech poorly: "balance please" may not survive.)
     assert not heard.grammar and {"like", "check", "account"} <= set(heard.text.split()), heard.text
+
+
+def test_a_reused_decoder_starts_each_caller_as_warmed() -> None:
+    """A pooled decoder's normalisation follows the last caller's voice and line; the
+    next call starts from the warm-up's (order-dependent recognition otherwise)."""
+    engine = LocalEngine(prepare=False)
+    recognizer = engine.recognizer()
+    warmed = recognizer.constrained.get_cmn(), recognizer.open.get_cmn()
+    rng = np.random.default_rng(1)
+    loud = (phone_line(synthesize("Yes, that is correct.", VOICES[4])) * 3).clip(-32768, 32767)
+    for _ in range(3):
+        recognizer.begin(Constraint.one_of(["yes that is correct"]))
+        recognizer.feed((loud + rng.normal(0, 2000, len(loud))).astype(np.int16))
+        recognizer.finish()
+    assert recognizer.constrained.get_cmn() != warmed[0]
+    engine.release(recognizer)
+    again = engine.recognizer()
+    assert again is recognizer
+    assert (again.constrained.get_cmn(), again.open.get_cmn()) == warmed
