@@ -119,7 +119,6 @@ class NoiseFloorVad:
         self.floor_db = np.full(slots, np.nan)  # NaN until a stream's first frame
         self._woken = np.zeros(slots, np.int64)  # frames above digital silence so far
         self._hold = np.zeros(slots, np.int64)
-        self._speech = np.zeros(slots, bool)
         self._one = _OneStream(c) if slots == 1 else None
 
     def reset(self, slot: int) -> None:
@@ -129,7 +128,6 @@ class NoiseFloorVad:
         self._power[slot] = 0
         self.floor_db[slot] = np.nan
         self._woken[slot] = self._hold[slot] = 0
-        self._speech[slot] = False
 
     def process(self, frames: I16) -> F32:
         """``(slots, n)`` int16 frames (any rate, any length) → ``(slots,)`` speech probability."""
@@ -153,10 +151,10 @@ class NoiseFloorVad:
         self._woken += level >= c.min_db
         above = level_win - np.maximum(self.floor_db, c.min_db)
         held = self._hold > 0
-        self._speech = (above >= c.on_db) | (held & (above >= c.off_db))
-        self._hold = np.where(self._speech, c.hold_frames, np.maximum(self._hold - 1, 0))
+        speech = (above >= c.on_db) | (held & (above >= c.off_db))
+        self._hold = np.where(speech, c.hold_frames, np.maximum(self._hold - 1, 0))
         prob = np.clip((above - c.on_db) / 4.0 + 0.5, 0.0, 1.0)
-        return np.where((self._speech | held) & (prob < 0.5), 0.5, prob).astype(np.float32)
+        return np.where((speech | held) & (prob < 0.5), 0.5, prob).astype(np.float32)
 
 
 class _OneStream:
