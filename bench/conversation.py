@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from bridge.conversation.lookups import StaticLookup
-from bridge.engines.local import LocalEngine
+from bridge.engines.local.engine import LocalEngine
 from bridge.events.schema import Envelope
 from bridge.legs.virtual import Speak, Step, VirtualLeg, run_call
 from flows.loader import loads
@@ -206,6 +206,7 @@ async def run(endpoint: EndpointConfig | None, calls: int, engine: LocalEngine) 
 
 def main() -> None:
     engine = LocalEngine()
+    engine.ready.wait()
     for _, line in utterances():  # synthesise (and cache) the callers first
         for v in VOICES[:3]:
             synthesize(line, v)

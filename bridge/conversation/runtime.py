@@ -66,6 +66,7 @@ LEAD_IN_FRAMES = 15  # audio before the VAD fired that recognition still gets (3
 # "talk to a person" heard as "uh how do a card can"): each turn starts on silence.
 SILENT_START = np.zeros((15, HOUSE_FRAME), np.int16)
 PARTIAL_EVERY = 10  # frames between checks of whether the answer is already complete
+LAST_WORDS_S = 3.0  # after a hang-up, how long the words already said may take to write down
 SURE = 0.95  # a partial that matches an expected intent this well ends the turn early
 # Turn-taking for a phone conversation: speech counts after 200 ms (shorter bursts on a
 # noisy line are not a caller interrupting), the turn ends after
@@ -164,6 +165,8 @@ class CallRuntime:
         self.listen: fi.Listen | None = None
         self._turn_open = False  # a caller turn is being recognised
         self._handling = False  # a finished turn is being understood
+        self._understanding: asyncio.Task[None] | None = None  # the last turn's recognition
+        self.hung_up = False  # the caller is gone; the call ends once their words are down
         self._quiet = 0  # frames of nobody speaking while we wait for the caller
         self.digits = Digits()
         self._speech: asyncio.Queue[_Utterance] = asyncio.Queue()
@@ -242,13 +245,14 @@ class CallRuntime:
             else:
                 await asyncio.sleep(0.001)  # synthesis runs in a thread; let it finish
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[None]:
         task = asyncio.create_task(self._guard(coro))
         self._busy.add(task)
         task.add_done_callback(self._busy.discard)
         # A call that ends at once cancels the task before it ran: close the coroutine
         # so it is not reported as never awaited (a no-op once it has run).
         task.add_done_callback(lambda _: coro.close())
+        return task
 
     async def _guard(self, coro: Awaitable[Any]) -> None:
         try:
@@ -262,11 +266,31 @@ class CallRuntime:
             self._fail(f"internal error: {type(exc).__name__}")
 
     def caller_hung_up(self, reason: str = "caller_hangup") -> None:
-        """The caller's side is gone (``reason`` says how, e.g. ``rtp_timeout``)."""
-        if self.ended.is_set():
+        """The caller's side is gone (``reason`` says how, e.g. ``rtp_timeout``). What
+        they said before they went still reaches the transcript: a turn they were in
+        the middle of is recognised as it stands, and the call ends when the last
+        turn's words are written down (at most :data:`LAST_WORDS_S` later)."""
+        if self.ended.is_set() or self.hung_up:
             return
+        self.hung_up = True
         self.interp.handle(fi.HungUp())
-        self._end(reason, "transferred" if self.bridged else "abandoned")
+        outcome = "transferred" if self.bridged else "abandoned"
+        listen = self.listen
+        ours = not self.session.server_turns or self.bridged  # we, not the model, end turns
+        if ours and self._turn_open and self.in_speech and listen is not None:
+            self._turn_open = False
+            turn = self._understand(listen, self._speech_start_ms, self.frames * FRAME_MS)
+            self._understanding = self._spawn(turn)
+        last = self._understanding
+        if last is None or last.done():
+            self._end(reason, outcome)
+            return
+        self._spawn(self._end_after(last, reason, outcome))
+
+    async def _end_after(self, last: asyncio.Task[None], reason: str, outcome: str) -> None:
+        await asyncio.wait({last}, timeout=LAST_WORDS_S)
+        self._busy.discard(asyncio.current_task())  # type: ignore[arg-type]
+        self._end(reason, outcome)
 
     def _end(self, reason: str, outcome: str) -> None:
         if self.ended.is_set():
@@ -302,7 +326,7 @@ class CallRuntime:
         self._caller(self.audio.narrow(payload), payload)
 
     def _caller(self, frame: I16, line: bytes | None) -> None:
-        if self.ended.is_set():
+        if self.ended.is_set() or self.hung_up:
             return
         fired_at = time.perf_counter()
         self.frames += 1
@@ -423,7 +447,7 @@ class CallRuntime:
         if self.session.server_turns and not self.bridged:
             self._turn_open = True  # the model ends turns (ModelTurns hears when)
             return
-        self._spawn(self._understand(listen, self._speech_start_ms, end_ms))
+        self._understanding = self._spawn(self._understand(listen, self._speech_start_ms, end_ms))
 
     async def _partial(self) -> None:
         """Words so far: a partial transcript, and the endpointer's early-end hook."""
@@ -454,6 +478,13 @@ class CallRuntime:
         if self.session.converses and not self.bridged:
             self.model.asked_at = time.perf_counter()
             return  # the model answers through its events (ModelTurns)
+        if self.hung_up:  # the caller's last words: written down, nobody left to answer
+            if heard.text:
+                text = MASK if listen.sensitive else heard.text
+                self._emit(
+                    TranscriptFinal, speaker="caller", text=text, start_ms=start_ms, end_ms=end_ms
+                )
+            return
         if self.bridged:
             self._transcribe_bridged(heard.text, start_ms, end_ms)
             return

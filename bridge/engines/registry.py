@@ -46,7 +46,7 @@ def _engine(name: str, settings: Settings) -> SpeechEngine:
 
 def _make(name: str, settings: Settings) -> SpeechEngine:
     if name == "local":
-        from bridge.engines.local import LocalEngine
+        from bridge.engines.local.engine import LocalEngine
 
         return LocalEngine()
     if name == "openai":

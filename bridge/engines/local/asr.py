@@ -1,10 +1,11 @@
 """Streaming speech recognition with pocketsphinx, constrained per turn.
 
-One :class:`Recognizer` per call, used from one worker thread at a time (a
-decoder is not thread-safe). Each caller turn activates the grammar or language
-model built for what the state expects; when a grammar cannot account for what
-was said, the turn's audio is decoded again with the open-vocabulary language
-model, so an answer nobody anticipated still reaches the flow as words.
+One :class:`Recognizer` per call, used from one thread at a time (a decoder is
+not thread-safe); the engine runs each in a process of its own. Each caller turn
+activates the grammar or language model built for what the state expects; when a
+grammar cannot account for what was said, the turn's audio is decoded again with
+the open-vocabulary language model, so an answer nobody anticipated still reaches
+the flow as words.
 
 Two decoders, because a search sees every word of its decoder's dictionary.
 pocketsphinx gives a language model every dictionary word it lacks as an unknown
@@ -58,6 +59,11 @@ def lexicon() -> dict[str, tuple[str, ...]]:
     return {w: tuple(p) for w, p in out.items()}
 
 
+def known(word: str) -> bool:
+    """Whether the recogniser can hear ``word`` (it has a pronunciation)."""
+    return word in lexicon()
+
+
 @functools.cache
 def _seed_dictionary() -> str:
     """A dictionary file to start the constrained decoder with (it needs one)."""
@@ -91,7 +97,6 @@ class Recognizer:
         self._second_pass = False  # decode again with open vocabulary if nothing fitted
         self._audio: list[bytes] = []
         self._in_utt = False
-        self._line_cmn: dict[int, str] = {}  # each decoder's normalisation after warm-up
 
     def warm_up(self, utterances: list[tuple[str, npt.NDArray[np.int16]]]) -> None:
         """Let the decoders' normalisation settle on the line's audio before a caller.
@@ -108,17 +113,6 @@ class Recognizer:
                 self._begin(decoder, constraint)
                 self.feed(np.concatenate([pad, pcm, pad]))
                 self.finish()
-            self._line_cmn[id(decoder)] = decoder.get_cmn()
-
-    def new_caller(self) -> None:
-        """Back to the normalisation the warm-up left: a reused decoder would otherwise
-        start the next call tuned to the last caller's voice and line."""
-        for decoder in (self.open, self.constrained):
-            if id(decoder) in self._line_cmn:
-                decoder.set_cmn(self._line_cmn[id(decoder)])
-
-    def known(self, word: str) -> bool:
-        return word in lexicon()
 
     def begin(self, constraint: Constraint | None) -> None:
         """Start a caller turn, within ``constraint`` (None: open vocabulary)."""

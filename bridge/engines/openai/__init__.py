@@ -43,7 +43,7 @@ class OpenAIEngine(SpeechEngine):
 
     def local(self) -> SpeechEngine:
         if self._local is None:
-            from bridge.engines.local import LocalEngine
+            from bridge.engines.local.engine import LocalEngine
 
             self._local = LocalEngine()
         return self._local

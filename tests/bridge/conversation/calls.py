@@ -8,7 +8,7 @@ from typing import Any
 
 from bridge.conversation.lookups import StaticLookup
 from bridge.conversation.runtime import CallRuntime
-from bridge.engines.local import LocalEngine
+from bridge.engines.local.engine import LocalEngine
 from bridge.events.schema import Envelope
 from bridge.legs.virtual import Keys, Silence, Speak, Step, VirtualLeg, phone_line, run_call
 from flows.loader import load

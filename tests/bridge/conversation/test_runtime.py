@@ -3,6 +3,9 @@ example flows; what the bot says is recognised back from its audio."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -10,7 +13,7 @@ from bridge.conversation.lookups import StaticLookup
 from bridge.engines.base import EngineError, EngineSession
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import Constraint, words_of
-from bridge.legs.virtual import Speak, VirtualLeg, phone_line, run_call
+from bridge.legs.virtual import HangUp, Speak, VirtualLeg, phone_line, run_call
 from media.format import FRAME_MS, HOUSE_FRAME
 from tests.audio import VOICES, synthesize
 from tests.bridge.conversation.calls import (
@@ -199,6 +202,50 @@ async def test_engine_failure_falls_back_to_a_person_never_silence(
     assert sorry.text == "Sorry, we're having technical trouble."
     heard = np.concatenate(leg.bot_audio[sorry.start_ms // FRAME_MS : sorry.end_ms // FRAME_MS])
     assert np.abs(heard.astype(np.int32)).max() > 1000
+
+
+async def test_a_caller_who_hangs_up_mid_sentence_keeps_their_words() -> None:
+    """The BYE can come before the endpointer's hangover: what was said is still the
+    caller's last turn in the transcript (the flow, with nobody left, does nothing)."""
+    events: list = []  # type: ignore[type-arg]
+    said = phone_line(synthesize("my card was stolen yesterday evening", VOICES[1]))
+    cut = np.flatnonzero(np.abs(said) > 500)[-1] - 3200  # gone 200 ms before the last word ends
+    leg = VirtualLeg([Speak(said[:cut], "my card was stolen yesterday eve"), HangUp()])
+    rt = await run_call(CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
+    kinds = [e.type for e in events]
+    [last] = [e for e in events if e.type == "transcript.final" and e.speaker == "caller"]
+    assert "card" in last.text and kinds.index("transcript.final") < kinds.index("call.ended")
+    assert kinds[-1] == "call.ended" and rt.result.outcome == "abandoned"
+    assert "flow.intent" not in kinds and rt.result.path[-1] == "menu"
+
+
+class CrashingEngine:
+    """The real local engine, whose recognition process dies (as it would of a crash in
+    the decoder's C code) as soon as the caller's first turn opens."""
+
+    name = "local"
+
+    async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
+        session = await engine().open(call_id, flow)
+        listen = session.listen
+
+        def listen_then_crash(turn):  # type: ignore[no-untyped-def]
+            listen(turn)
+            os.kill(session.process.forked.result(), signal.SIGKILL)
+
+        session.listen = listen_then_crash
+        return session
+
+
+async def test_a_recogniser_crash_ends_in_the_fallback_not_silence() -> None:
+    events: list = []  # type: ignore[type-arg]
+    leg = VirtualLeg(script("what is my balance"))
+    rt = await run_call(CARDS, CrashingEngine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
+    [failed] = [e for e in events if e.type == "engine.failed"]
+    assert "recognition" in failed.reason and failed.fallback == "transfer"
+    assert rt.result.path[-1] == "to_agent" and leg.transfers[0].queue == "cards"
+    [sorry] = [e for e in events if e.type == "transcript.final" and e.speaker == "bot"][-1:]
+    assert sorry.text == "Sorry, we're having technical trouble."
 
 
 async def test_a_flow_without_fallback_says_sorry_and_hangs_up() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.engines.local import LocalEngine
-from bridge.engines.local.asr import Recognizer, words_in
+from bridge.engines.local.asr import Recognizer, known, words_in
+from bridge.engines.local.engine import LocalEngine
 from bridge.engines.local.grammar import Constraint, build
 from flows.interpreter import Interpreter, Listen
 from media.line import phone_line
@@ -36,7 +36,7 @@ def test_a_menu_turn_hears_only_the_menus_words(recognizer: Recognizer) -> None:
     as any English word."""
     menu = Interpreter(CARDS).start()[-1]
     assert isinstance(menu, Listen)
-    constraint = build(CARDS, menu, recognizer.known)
+    constraint = build(CARDS, menu, known)
     assert constraint is not None and constraint.kind == "ngram"
     recognizer.begin(constraint)
     recognizer.feed(phone_line(synthesize("I lost my card", VOICES[1])))
@@ -62,22 +62,3 @@ def test_free_text_is_heard_with_the_whole_dictionary(recognizer: Recognizer) ->
     heard = recognizer.finish()
     # (Open vocabulary hears telephone speech poorly: "balance please" may not survive.)
     assert not heard.grammar and {"like", "check", "account"} <= set(heard.text.split()), heard.text
-
-
-def test_a_reused_decoder_starts_each_caller_as_warmed() -> None:
-    """A pooled decoder's normalisation follows the last caller's voice and line; the
-    next call starts from the warm-up's (order-dependent recognition otherwise)."""
-    engine = LocalEngine(prepare=False)
-    recognizer = engine.recognizer()
-    warmed = recognizer.constrained.get_cmn(), recognizer.open.get_cmn()
-    rng = np.random.default_rng(1)
-    loud = (phone_line(synthesize("Yes, that is correct.", VOICES[4])) * 3).clip(-32768, 32767)
-    for _ in range(3):
-        recognizer.begin(Constraint.one_of(["yes that is correct"]))
-        recognizer.feed((loud + rng.normal(0, 2000, len(loud))).astype(np.int16))
-        recognizer.finish()
-    assert recognizer.constrained.get_cmn() != warmed[0]
-    engine.release(recognizer)
-    again = engine.recognizer()
-    assert again is recognizer
-    assert (again.constrained.get_cmn(), again.open.get_cmn()) == warmed

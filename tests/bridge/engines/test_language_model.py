@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.engines.local import WARM_UP
-from bridge.engines.local.asr import Recognizer
+from bridge.engines.local.asr import Recognizer, known
+from bridge.engines.local.engine import WARM_UP
 from bridge.engines.local.grammar import build
 from bridge.engines.local.language_model import arpa, expand
 from flows.interpreter import Interpreter, Listen
@@ -85,7 +85,7 @@ def test_the_decoder_hears_paraphrases_through_the_menu_model(
 ) -> None:
     menu = Interpreter(CARDS).start()[-1]
     assert isinstance(menu, Listen)
-    constraint = build(CARDS, menu, recognizer.known)
+    constraint = build(CARDS, menu, known)
     assert constraint is not None and constraint.kind == "ngram"
     recognizer.begin(constraint)
     recognizer.feed(phone_line(synthesize(said, voice)))

@@ -1,0 +1,161 @@
+"""The local engine: pocketsphinx recognition constrained by the flow, hibari-tts speech.
+
+Nothing leaves the machine and no model is downloaded: both ship inside their
+PyPI wheels. Each call's recogniser runs in a process of its own
+(:class:`RecognitionProcess`), because pocketsphinx keeps the GIL while it decodes
+and would stall every other call's audio; it is forked from a warmed template
+(:class:`Template`) in milliseconds. Synthesis runs in a shared thread pool (onnxruntime lets
+the GIL go). The event loop only hands frames over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bridge import logs
+from bridge.engines.base import I16, EngineError, EngineSession, Heard, SpeechEngine, Spoken
+from bridge.engines.local.asr import Recognition, Recognizer, known
+from bridge.engines.local.grammar import build
+from bridge.engines.local.recognition_process import (
+    RecognitionFailed,
+    RecognitionProcess,
+    Template,
+)
+from bridge.engines.local.tts import Synthesizer, sentences
+from flows.interpreter import Listen
+from flows.model import Flow
+from media.line import phone_line
+
+log = logs.get_logger(__name__)
+
+# A fresh decoder's acoustic normalisation is tuned to wideband speech and gets a
+# telephone caller's first words badly wrong (9 of 30 intents right, against 24 of
+# 30 once it has heard a few phone-line sentences): new decoders first hear these.
+WARM_UP = (
+    "Thank you for calling.",
+    "I would like to check my account balance please.",
+    "My date of birth is the fourth of July nineteen eighty two.",
+)
+START_TIMEOUT_S = 120.0  # the template: an interpreter, two decoders, the warm-up
+ANSWER_TIMEOUT_S = 20.0  # a partial or final transcript; longer means the process hangs
+
+
+class LocalEngine(SpeechEngine):
+    name = "local"
+
+    def __init__(self, synth_workers: int = 2, speed: float = 1.0, prepare: bool = True) -> None:
+        self.synthesizer = Synthesizer(speed=speed)
+        self.pool = ThreadPoolExecutor(synth_workers, thread_name_prefix="tts")
+        self._template: Template | None = None
+        self._forker = ThreadPoolExecutor(1, thread_name_prefix="asr-fork")
+        self._lock = threading.Lock()
+        self._warm_audio: list[tuple[str, I16]] | None = None
+        self.ready = threading.Event()  # the voice is loaded and the template warm
+        if prepare:
+            # Seconds of model loading, paid now in the background instead of by the
+            # first caller, or as silence when a call falls back to this engine.
+            threading.Thread(target=self._prepare, name="local-engine-prepare", daemon=True).start()
+        else:
+            self.ready.set()
+
+    def _prepare(self) -> None:
+        try:
+            self.synthesizer.warm_up()
+            known("a")  # the pronunciation dictionary, which grammars are built from
+            self.template().warmed.result(START_TIMEOUT_S)
+        except Exception as exc:  # the first call will try again, and report it
+            log.warning("local engine could not prepare", error=str(exc))
+        finally:
+            self.ready.set()
+
+    def warm_audio(self) -> list[tuple[str, I16]]:
+        """The warm-up sentences as they sound on a phone line (synthesised once)."""
+        with self._lock:
+            if self._warm_audio is None:
+                voice = Synthesizer(speed=0.95)
+                self._warm_audio = [(t, phone_line(voice.say(t))) for t in WARM_UP]
+            return self._warm_audio
+
+    def recognizer(self) -> Recognizer:
+        """A warmed decoder in this process, for tools and tests that recognise audio
+        themselves (blocking: call it from a worker thread). Calls get a process."""
+        recognizer = Recognizer()
+        recognizer.warm_up(self.warm_audio())
+        return recognizer
+
+    def template(self) -> Template:
+        """The process calls' recognisers are forked from (started again if it died);
+        blocking the first time, while the warm-up audio is synthesised."""
+        warm = [(t, pcm.tobytes()) for t, pcm in self.warm_audio()]
+        with self._lock:
+            if self._template is None or not self._template.alive:
+                if self._template is not None:
+                    log.warning("recognition template ended; starting another")
+                self._template = Template(warm)
+            return self._template
+
+    async def open(self, call_id: str, flow: Flow, line: str | None = None) -> EngineSession:
+        """At once: the greeting need not wait for recognition, whose commands queue
+        until the call's process is forked (seconds only while the template warms up)."""
+        process = RecognitionProcess()
+        self._forker.submit(self._fork, process)
+        return LocalSession(self, flow, process)
+
+    def _fork(self, process: RecognitionProcess) -> None:
+        try:
+            self.template().fork(process)
+        except Exception as exc:  # the call hears the fallback when it next asks
+            log.warning("speech recognition did not start", error=str(exc))
+            process.abandon(f"speech recognition did not start: {exc}")
+
+
+class LocalSession(EngineSession):
+    def __init__(self, engine: LocalEngine, flow: Flow, process: RecognitionProcess) -> None:
+        self.engine, self.flow, self.process = engine, flow, process
+        self._loop = asyncio.get_running_loop()
+
+    async def _ask(self, *command: Any) -> Any:
+        # A call that began while the template warmed up waits for it too.
+        limit = ANSWER_TIMEOUT_S + (0 if self.process.forked.done() else START_TIMEOUT_S)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self.process.ask(*command)), limit)
+        except TimeoutError:
+            self.process.kill(f"no answer to {command[0]!r} in {limit:g} s")
+            raise EngineError("speech recognition stopped answering") from None
+        except RecognitionFailed as exc:
+            raise EngineError(f"speech recognition failed: {exc}") from exc
+
+    def listen(self, listen: Listen) -> None:
+        self.process.post("begin", build(self.flow, listen, known))
+
+    def push(self, frame: I16, line: bytes | None = None) -> None:
+        if self.process.failed is None:
+            self.process.post("feed", frame.tobytes())
+
+    async def partial(self) -> str:
+        return str(await self._ask("partial"))
+
+    async def finish(self) -> Heard:
+        result: Recognition = await self._ask("finish")
+        if self.process.failed is not None:
+            raise EngineError(f"speech recognition failed: {self.process.failed}")
+        return Heard(result.text, result.grammar, result.decode_ms)
+
+    async def speak(self, text: str, sensitive: bool = False) -> AsyncIterator[Spoken]:
+        for sentence in sentences(text):
+            started = time.perf_counter()
+            try:
+                audio = await self._loop.run_in_executor(
+                    self.engine.pool, self.engine.synthesizer.sentence, sentence
+                )
+            except Exception as exc:
+                raise EngineError(f"speech synthesis failed: {exc}") from exc
+            yield Spoken(audio, (time.perf_counter() - started) * 1000)
+
+    async def close(self) -> None:
+        self.process.stop()  # after the commands in flight; the process then exits
