@@ -16,7 +16,7 @@ import numpy.typing as npt
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import HOUSE_RATE, AudioFormatError, frame_samples
 from media.line_codec import DECODE, ENCODE, I16, Codec
-from media.resample import Resampler
+from media.resample import Band, Resampler
 from media.vad import NoiseFloorConfig, NoiseFloorVad
 
 Slots = npt.NDArray[np.intp]
@@ -82,7 +82,11 @@ class OutboundBatch:
             raise AudioFormatError(f"G.711 is 8 kHz, not {out_rate} Hz")
         self.capacity, self.codec = capacity, codec
         self.frame = frame_samples(in_rate)
-        self.resampler = Resampler(in_rate, out_rate, capacity) if in_rate != out_rate else None
+        # To the caller's ear: the telephone channel's band (see media.resample).
+        band: Band = "telephone" if out_rate == 8000 else "steep"
+        self.resampler = (
+            Resampler(in_rate, out_rate, capacity, band=band) if in_rate != out_rate else None
+        )
 
     def reset(self, slot: int) -> None:
         if self.resampler is not None:

@@ -84,22 +84,26 @@ ALAW_ENCODE = _alaw_encode_table()
 ALAW_DECODE = _alaw_decode_table()
 
 
+# np.take rather than indexing: the same lookup without indexing's general machinery
+# (half the time for a tick of 1000 calls' frames).
+
+
 def ulaw_decode(codes: Codes) -> Pcm16:
     """mu-law codes (any shape, uint8) to 16-bit PCM of the same shape."""
-    return ULAW_DECODE[codes]
+    return np.take(ULAW_DECODE, codes)
 
 
 def ulaw_encode(pcm: Pcm16) -> Codes:
     """16-bit PCM (any shape) to mu-law codes of the same shape."""
-    return ULAW_ENCODE[pcm.view(np.uint16)]
+    return np.take(ULAW_ENCODE, pcm.view(np.uint16))
 
 
 def alaw_decode(codes: Codes) -> Pcm16:
-    return ALAW_DECODE[codes]
+    return np.take(ALAW_DECODE, codes)
 
 
 def alaw_encode(pcm: Pcm16) -> Codes:
-    return ALAW_ENCODE[pcm.view(np.uint16)]
+    return np.take(ALAW_ENCODE, pcm.view(np.uint16))
 
 
 def decode_bytes(law: Literal["pcmu", "pcma"], payload: bytes) -> Pcm16:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from media import g711
 from media.format import HOUSE_RATE, AudioFormatError, frame_samples
-from media.resample import Resampler
+from media.resample import Band, Resampler
 
 Codec = Literal["pcmu", "pcma", "l16"]
 I16 = npt.NDArray[np.int16]
@@ -40,7 +40,8 @@ class LineCodec:
         self.samples = frame_samples(rate)
         self.frame_bytes = self.samples * (2 if codec == "l16" else 1)
         self._up = Resampler(rate, HOUSE_RATE) if rate != HOUSE_RATE else None  # one stream
-        self._down = Resampler(HOUSE_RATE, rate) if rate != HOUSE_RATE else None
+        band: Band = "telephone" if rate == 8000 else "steep"  # to the caller's ear
+        self._down = Resampler(HOUSE_RATE, rate, band=band) if rate != HOUSE_RATE else None
 
     def decode(self, payload: bytes) -> I16:
         """One 20 ms frame from the line → one house frame."""

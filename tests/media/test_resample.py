@@ -22,15 +22,22 @@ def _reference(r: Resampler, x: np.ndarray) -> np.ndarray:
     return y[: len(x) * up // down]
 
 
-@pytest.mark.parametrize(("a", "b"), PAIRS)
+BANDS = [(a, b, "steep") for a, b in PAIRS] + [
+    (a, b, "telephone") for a, b in PAIRS if 8000 in (a, b)
+]
+
+
+@pytest.mark.parametrize(("a", "b", "band"), BANDS)
 @settings(max_examples=10, deadline=None)
 @given(frames=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
-def test_frame_by_frame_equals_whole_signal(a: int, b: int, frames: int, seed: int) -> None:
-    r = Resampler(a, b)
+def test_frame_by_frame_equals_whole_signal(
+    a: int, b: int, band: str, frames: int, seed: int
+) -> None:
+    r = Resampler(a, b, band=band)  # type: ignore[arg-type]
     x = np.random.default_rng(seed).integers(-20000, 20000, frames * r.n_in).astype(np.int16)
     pieces = np.concatenate([r.process(x[i : i + r.n_in])[0] for i in range(0, len(x), r.n_in)])
     np.testing.assert_allclose(pieces, _reference(r, x), atol=0.05 * 20000 * 1e-3)
-    whole = Resampler(a, b).process(x[None, :])[0]  # all frames in one matrix product
+    whole = Resampler(a, b, band=band).process(x[None, :])[0]  # type: ignore[arg-type]
     # The same sums in another order: equal to float32 rounding, far below one int16 step.
     np.testing.assert_allclose(whole, pieces, atol=0.05)
 
@@ -76,6 +83,45 @@ def test_image_rejection_when_interpolating() -> None:
     x = 10000 * np.sin(2 * np.pi * 1000 * np.arange(100 * 160) / 8000)
     y = r.process(x[None, :])[0][3200:]
     assert _tone_db(y, 16000, 7000) - 20 * np.log10(10000) <= -60
+
+
+def _tone_through(a: int, b: int, freq: float, band: str = "telephone") -> np.ndarray:
+    r = Resampler(a, b, band=band)  # type: ignore[arg-type]
+    x = 10000 * np.sin(2 * np.pi * freq * np.arange(100 * r.n_in) / a)
+    return r.process(x[None, :])[0][r.n_out * 5 :]
+
+
+TELEPHONE_BAND = np.linspace(300, 3400, 12)
+FULL_SCALE_DB = 20 * np.log10(10000)
+
+
+@pytest.mark.parametrize("a", [16000, 24000, 48000])
+def test_to_a_phone_line_the_band_is_flat_and_nothing_above_46_khz_folds_in(a: int) -> None:
+    """G.712's channel: flat to 3.4 kHz; whatever lies from 4.6 kHz up is stopped, so no
+    alias lands below 3.4 kHz (4 to 4.6 kHz folds onto 3.4 to 4 kHz, above the band)."""
+    gains = [_tone_db(_tone_through(a, 8000, f), 8000, f) - FULL_SCALE_DB for f in TELEPHONE_BAND]
+    assert max(abs(g) for g in gains) <= 0.05, gains
+    for freq in np.linspace(4600, a / 2 - 100, 12):
+        alias = abs(8000 * round(freq / 8000) - freq)
+        level = _tone_db(_tone_through(a, 8000, freq), 8000, alias) - FULL_SCALE_DB
+        assert level <= -65, f"{a}->8000: {freq:.0f} Hz folds in at {level:.1f} dB"
+    # Half as long as the steep filter: why audio to the caller's line takes this band.
+    assert len(Resampler(a, 8000, band="telephone").taps) < 0.6 * len(Resampler(a, 8000).taps)
+
+
+@pytest.mark.parametrize("b", [16000, 24000, 48000])
+def test_from_a_phone_line_the_telephone_band_stops_its_images(b: int) -> None:
+    for freq in TELEPHONE_BAND:
+        y = _tone_through(8000, b, freq)
+        assert abs(_tone_db(y, b, freq) - FULL_SCALE_DB) <= 0.05
+        images = [k * 8000 + s * freq for k in range(1, b // 8000) for s in (-1, 1)]
+        worst = max(_tone_db(y, b, im) for im in images if im < b / 2) - FULL_SCALE_DB
+        assert worst <= -65, f"8000->{b}: an image of {freq:.0f} Hz at {worst:.1f} dB"
+
+
+def test_the_telephone_band_is_for_8_khz_lines_only() -> None:
+    with pytest.raises(AudioFormatError, match="8 kHz"):
+        Resampler(48000, 16000, band="telephone")
 
 
 def test_slots_are_independent_and_resettable() -> None:

@@ -100,11 +100,14 @@ class LocalEngine(SpeechEngine):
             return self._template
 
     async def open(self, call_id: str, flow: Flow, line: str | None = None) -> EngineSession:
-        """At once: the greeting need not wait for recognition, whose commands queue
-        until the call's process is forked (seconds only while the template warms up)."""
+        return LocalSession(self, flow)
+
+    def recognition(self) -> RecognitionProcess:
+        """A call's recogniser, at once: its commands queue until the process is forked
+        (seconds only while the template warms up, else milliseconds)."""
         process = RecognitionProcess()
         self._forker.submit(self._fork, process)
-        return LocalSession(self, flow, process)
+        return process
 
     def _fork(self, process: RecognitionProcess) -> None:
         try:
@@ -115,35 +118,43 @@ class LocalEngine(SpeechEngine):
 
 
 class LocalSession(EngineSession):
-    def __init__(self, engine: LocalEngine, flow: Flow, process: RecognitionProcess) -> None:
-        self.engine, self.flow, self.process = engine, flow, process
+    """The call's recogniser is forked when the caller's first turn opens: a call that
+    ends during the greeting (many do) costs no process."""
+
+    def __init__(self, engine: LocalEngine, flow: Flow) -> None:
+        self.engine, self.flow = engine, flow
+        self.process: RecognitionProcess | None = None
         self._loop = asyncio.get_running_loop()
 
-    async def _ask(self, *command: Any) -> Any:
+    async def _ask(self, process: RecognitionProcess, *command: Any) -> Any:
         # A call that began while the template warmed up waits for it too.
-        limit = ANSWER_TIMEOUT_S + (0 if self.process.forked.done() else START_TIMEOUT_S)
+        limit = ANSWER_TIMEOUT_S + (0 if process.forked.done() else START_TIMEOUT_S)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(self.process.ask(*command)), limit)
+            return await asyncio.wait_for(asyncio.wrap_future(process.ask(*command)), limit)
         except TimeoutError:
-            self.process.kill(f"no answer to {command[0]!r} in {limit:g} s")
+            process.kill(f"no answer to {command[0]!r} in {limit:g} s")
             raise EngineError("speech recognition stopped answering") from None
         except RecognitionFailed as exc:
             raise EngineError(f"speech recognition failed: {exc}") from exc
 
     def listen(self, listen: Listen) -> None:
+        if self.process is None:
+            self.process = self.engine.recognition()
         self.process.post("begin", build(self.flow, listen, known))
 
     def push(self, frame: I16, line: bytes | None = None) -> None:
-        if self.process.failed is None:
+        if self.process is not None and self.process.failed is None:
             self.process.post("feed", frame.tobytes())
 
     async def partial(self) -> str:
-        return str(await self._ask("partial"))
+        return "" if self.process is None else str(await self._ask(self.process, "partial"))
 
     async def finish(self) -> Heard:
-        result: Recognition = await self._ask("finish")
-        if self.process.failed is not None:
-            raise EngineError(f"speech recognition failed: {self.process.failed}")
+        if (process := self.process) is None:
+            return Heard("", False, 0.0)
+        result: Recognition = await self._ask(process, "finish")
+        if process.failed is not None:
+            raise EngineError(f"speech recognition failed: {process.failed}")
         return Heard(result.text, result.grammar, result.decode_ms)
 
     async def speak(self, text: str, sensitive: bool = False) -> AsyncIterator[Spoken]:
@@ -158,4 +169,5 @@ class LocalSession(EngineSession):
             yield Spoken(audio, (time.perf_counter() - started) * 1000)
 
     async def close(self) -> None:
-        self.process.stop()  # after the commands in flight; the process then exits
+        if self.process is not None:
+            self.process.stop()  # after the commands in flight; the process then exits

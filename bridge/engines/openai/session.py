@@ -116,7 +116,7 @@ class RealtimeSession(EngineSession):
         self.local, self.fallback_voice, self.today = local, fallback_voice, today
         self.input_format = line if line in ("pcmu", "pcma") else "pcm"
         self._up = Resampler(HOUSE_RATE, p.PCM_RATE)
-        self._to_line = Resampler(HOUSE_RATE, 8000)
+        self._to_line = Resampler(HOUSE_RATE, 8000, band="telephone")  # to the caller's ear
         self._ws: ClientConnection | None = None
         self._ready = asyncio.Event()  # connected and configured
         self._out: deque[str] = deque()

@@ -18,6 +18,7 @@ from bridge.engines.base import EngineError, EngineSession
 from bridge.engines.local import engine as local_engine
 from bridge.engines.local.engine import LocalEngine, LocalSession
 from bridge.engines.local.grammar import Constraint
+from bridge.engines.local.recognition_process import RecognitionProcess
 from bridge.engines.local.recognition_worker import Worker, receive, send, serve
 from flows.interpreter import Interpreter, Listen
 from media.format import HOUSE_FRAME
@@ -46,19 +47,35 @@ def say(session: EngineSession, text: str) -> None:
 
 
 async def open_session(engine: LocalEngine) -> LocalSession:
+    """A call at its menu (its first turn forks its recogniser)."""
     session = await engine.open("call-1", CARDS)
-    assert isinstance(session, LocalSession)
+    assert isinstance(session, LocalSession) and session.process is None
+    session.listen(menu())
     return session
 
 
+def process_of(session: LocalSession) -> RecognitionProcess:
+    assert session.process is not None
+    return session.process
+
+
 async def pid_of(session: LocalSession) -> int:
-    return int(await asyncio.wrap_future(session.process.forked))
+    return int(await asyncio.wrap_future(process_of(session).forked))
+
+
+async def test_a_call_that_ends_during_the_greeting_forks_no_recogniser(
+    engine: LocalEngine,
+) -> None:
+    session = await engine.open("call-0", CARDS)
+    assert isinstance(session, LocalSession)
+    assert (await session.finish()).text == "" and await session.partial() == ""
+    await session.close()
+    assert session.process is None
 
 
 async def test_a_call_is_recognised_in_a_process_of_its_own(engine: LocalEngine) -> None:
     session = await open_session(engine)
-    assert await pid_of(session) != os.getpid() and session.process.alive
-    session.listen(menu())
+    assert await pid_of(session) != os.getpid() and process_of(session).alive
     say(session, "I lost my card")
     assert "card" in await session.partial()
     heard = await session.finish()
@@ -76,27 +93,23 @@ async def test_each_call_starts_from_the_warm_up_whatever_the_last_call_heard(
     first = await open_session(engine)
     rng = np.random.default_rng(1)
     loud = (phone_line(synthesize("Yes, that is correct.", VOICES[4])) * 3).clip(-32768, 32767)
-    first.listen(menu())
     first.push((loud + rng.normal(0, 2000, len(loud))).astype(np.int16))
     await first.finish()
-    assert await first._ask("normalisation") != warmed
+    assert await first._ask(process_of(first), "normalisation") != warmed
     await first.close()
     second = await open_session(engine)
     assert await pid_of(second) != await pid_of(first)
-    assert await second._ask("normalisation") == warmed
-    second.listen(menu())
+    assert await second._ask(process_of(second), "normalisation") == warmed
     say(second, "what is my balance")
     assert (await second.finish()).text == "what is my balance"
     await second.close()
-    await asyncio.to_thread(first.process.ended.wait, 5)
-    assert first.process.ended.is_set()  # a call's process ends with the call
+    await asyncio.to_thread(process_of(first).ended.wait, 5)
+    assert process_of(first).ended.is_set()  # a call's process ends with the call
 
 
 async def test_a_crashed_recogniser_fails_its_own_call_only(engine: LocalEngine) -> None:
     crashed, other = await open_session(engine), await open_session(engine)
     assert await pid_of(crashed) != await pid_of(other)
-    for session in (crashed, other):
-        session.listen(menu())
     os.kill(await pid_of(crashed), signal.SIGKILL)  # as a segfault in the decoder would
     say(crashed, "I lost my card")  # frames for a dead process are dropped, not queued
     say(other, "I lost my card")
@@ -106,13 +119,13 @@ async def test_a_crashed_recogniser_fails_its_own_call_only(engine: LocalEngine)
     await crashed.close()
     await other.close()
     again = await open_session(engine)  # the next call is served as ever
-    assert again.process.alive
+    assert process_of(again).alive
     await again.close()
 
 
 async def test_a_command_that_fails_fails_the_call(engine: LocalEngine) -> None:
     session = await open_session(engine)
-    session.process.post("begin", Constraint("jsgf", "this is not a grammar"))
+    process_of(session).post("begin", Constraint("jsgf", "this is not a grammar"))
     with pytest.raises(EngineError, match="recognition failed"):
         await session.finish()
     await session.close()
@@ -127,9 +140,9 @@ async def test_a_recogniser_that_stops_answering_is_killed(
     with pytest.raises(EngineError, match="stopped answering"):
         await session.finish()
     await asyncio.sleep(0.2)
-    assert not session.process.alive
-    await asyncio.to_thread(session.process.ended.wait, 5)
-    assert session.process.ended.is_set()  # killed, not left stopped
+    assert not process_of(session).alive
+    await asyncio.to_thread(process_of(session).ended.wait, 5)
+    assert process_of(session).ended.is_set()  # killed, not left stopped
     await session.close()
 
 
@@ -138,8 +151,7 @@ async def test_a_dead_template_is_started_again(engine: LocalEngine) -> None:
     os.kill(old.pid, signal.SIGKILL)
     await asyncio.to_thread(old.channel.ended.wait, 5)
     session = await open_session(engine)
-    assert engine.template() is not old and session.process.alive
-    session.listen(menu())
+    assert engine.template() is not old and process_of(session).alive
     say(session, "I lost my card")
     assert (await session.finish()).text == "i lost my card"
     await session.close()
