@@ -91,6 +91,10 @@ class LocalEngine(SpeechEngine):
     def template(self) -> Template:
         """The process calls' recognisers are forked from (started again if it died);
         blocking the first time, while the warm-up audio is synthesised."""
+        with self._lock:
+            template = self._template
+        if template is not None and template.alive:
+            return template
         warm = [(t, pcm.tobytes()) for t, pcm in self.warm_audio()]
         with self._lock:
             if self._template is None or not self._template.alive:
