@@ -146,11 +146,6 @@ class RecognitionProcess(Channel):
         self._fail(why)
 
     @property
-    def pid(self) -> int | None:
-        done = self.forked.done() and self.forked.exception() is None
-        return self.forked.result() if done else None
-
-    @property
     def alive(self) -> bool:
         return self.failed is None
 
