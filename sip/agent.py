@@ -80,24 +80,43 @@ class SipCall:
 
     def answer(self) -> None:
         """200 OK to a call that ``on_call`` left ringing (``RINGING``)."""
-        self.agent.submit(lambda: self.agent._answer(self.id))
+        self._on_agent(lambda call: self.agent._answer(call))
 
     def hangup(self) -> None:
-        self.agent.submit(lambda: self.agent._hangup(self.id))
+        self._on_agent(lambda call: self.agent._hangup(call))
 
     def refer(self, target: str) -> None:
         """Blind transfer (REFER); progress arrives through ``on_transfer``."""
-        self.agent.submit(lambda: self.agent._refer(self.id, target))
+        self._on_agent(lambda call: self.agent._refer(call, target))
 
     def bridge_to(self, target: str, on_result: Callable[[str], None]) -> None:
         """Bridged transfer: dial ``target`` and join it to this call once it answers.
         ``on_result`` (agent thread) gets "connected", "failed", or "no_slot" when
         pjsua2 has no call left to dial with."""
-        self.agent.submit(lambda: self.agent._bridge_to(self.id, target, on_result))
+        self._on_agent(
+            lambda call: self.agent._bridge_to(call, target, on_result),
+            gone=lambda: on_result("failed"),
+        )
 
     def cancel_bridge(self) -> None:
         """Give up dialling the agent (it did not answer in time)."""
-        self.agent.submit(lambda: self.agent._cancel_bridge(self.id))
+        self._on_agent(lambda call: self.agent._cancel_bridge(call))
+
+    def _on_agent(
+        self, job: Callable[[_Call], None], gone: Callable[[], None] = lambda: None
+    ) -> None:
+        """Run ``job`` on the agent thread with this call's pjsua2 object, or ``gone`` if
+        the call is over. pjsua2 reuses a call's id as soon as the call is gone, so the
+        id alone could point a late hang-up at the next caller's call."""
+
+        def run() -> None:
+            call = self.agent._call_of(self)
+            if call is None:
+                gone()
+            else:
+                job(call)
+
+        self.agent.submit(run)
 
 
 def _active_audio(call: pj.Call) -> pj.AudioMedia | None:
@@ -406,14 +425,17 @@ class SipAgent:
         op.statusCode = 180
         call.answer(op)
         if status is None:
-            self._answer(prm.callId)
+            self._answer(call)
 
-    def _answer(self, call_id: int) -> None:
-        call = self._calls.get(call_id)
-        if call is not None:
-            op = pj.CallOpParam()
-            op.statusCode = 200
-            call.answer(op)
+    def _call_of(self, handle: SipCall) -> _Call | None:
+        """The live pjsua2 call behind ``handle``, if it is still that call's."""
+        call = self._calls.get(handle.id)
+        return call if call is not None and call.handle is handle else None
+
+    def _answer(self, call: _Call) -> None:
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        call.answer(op)
 
     def _check_rtp(self) -> None:
         """Hang up calls whose peer sent no RTP for ``rtp_timeout_s`` (it vanished, or
@@ -432,7 +454,7 @@ class SipAgent:
             if packets != call.rx_packets:
                 call.rx_packets, call.rx_checked = packets, now
             elif now - call.rx_checked >= self.config.rtp_timeout_s:
-                self._hangup(call.key, "RTP timeout")
+                self._hangup(call, "RTP timeout")
         self.media = media  # replaced whole: readers on other threads see one snapshot
 
     def _screen(self, call: SipCall) -> int | None:
@@ -453,9 +475,8 @@ class SipAgent:
             op.txOption.headers.append(_header("Retry-After", str(self.config.retry_after_s)))
         call.answer(op)  # a final answer of 3xx-6xx ends the INVITE; DISCONNECTED follows
 
-    def _bridge_to(self, call_id: int, uri: str, on_result: Callable[[str], None]) -> None:
-        caller = self._calls.get(call_id)
-        if caller is None or caller.bridge is not None:
+    def _bridge_to(self, caller: _Call, uri: str, on_result: Callable[[str], None]) -> None:
+        if caller.bridge is not None:
             on_result("failed")
             return
         if len(self._calls) + len(self._refused) >= self.config.max_calls:
@@ -488,11 +509,10 @@ class SipAgent:
             bridge.connected = True
             bridge.on_result("connected")
 
-    def _cancel_bridge(self, call_id: int) -> None:
-        caller = self._calls.get(call_id)
-        bridge = caller.bridge if caller is not None else None
+    def _cancel_bridge(self, caller: _Call) -> None:
+        bridge = caller.bridge
         if bridge is not None and not bridge.connected and bridge.agent is not None:
-            self._hangup(bridge.agent.key)
+            self._hangup(bridge.agent)
 
     def _unbridge(self, call: _Call) -> None:
         """One leg of a bridged transfer ended: end the other (or report the failure)."""
@@ -504,10 +524,10 @@ class SipAgent:
             if not bridge.connected:
                 bridge.on_result("failed")  # busy, no answer, or cancelled
             else:
-                self._hangup(bridge.caller.key, AGENT_HUNG_UP)
+                self._hangup(bridge.caller, AGENT_HUNG_UP)
         elif bridge.agent is not None:
             bridge.agent.bridge = None
-            self._hangup(bridge.agent.key)
+            self._hangup(bridge.agent)
 
     def _finished(self, call: _Call, reason: str) -> None:
         if self._refused.get(call.key) is call:
@@ -528,18 +548,14 @@ class SipAgent:
         handle.id = call.key = call.getId()
         self._calls[handle.id] = call
 
-    def _hangup(self, call_id: int, reason: str = "") -> None:
-        call = self._calls.get(call_id)
-        if call is not None:
-            if reason:
-                log.warning("hanging up: %s", reason)
-                call.ended_reason = reason
-            call.hangup(pj.CallOpParam())
+    def _hangup(self, call: _Call, reason: str = "") -> None:
+        if reason:
+            log.warning("hanging up: %s", reason)
+            call.ended_reason = reason
+        call.hangup(pj.CallOpParam())
 
-    def _refer(self, call_id: int, target: str) -> None:
-        call = self._calls.get(call_id)
-        if call is not None:
-            call.xfer(target, pj.CallOpParam())
+    def _refer(self, call: _Call, target: str) -> None:
+        call.xfer(target, pj.CallOpParam())
 
 
 def _prioritise_media_threads(nice: int) -> None:

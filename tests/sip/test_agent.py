@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,36 @@ def test_beyond_capacity_the_next_caller_gets_503(agent: SipAgent, tmp_path: Pat
 def test_options_is_answered(agent: SipAgent, tmp_path: Path) -> None:
     r = sipp.options(tmp_path, agent.port)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+@needs_sipp
+def test_a_late_hangup_does_not_reach_the_next_call_with_the_same_id(
+    agent: SipAgent, tmp_path: Path
+) -> None:
+    """pjsua2 hands an ended call's id to a later call. A hang-up the bridge sends for a
+    call that has just ended (its runtime noticed the BYE a moment late) must not end
+    the caller who now has that id: before, it was answered 603 or sent a BYE."""
+    seen: list[SipCall] = agent.seen  # type: ignore[attr-defined]
+    first = len(seen)
+    (tmp_path / "gone").mkdir()
+    r = sipp.call(tmp_path / "gone", agent.port, "+441111", [sipp.OUR_BYE])
+    assert r.returncode == 0, r.stderr[-2000:]
+    ended = seen[first]
+    steps = [sipp.PAUSE.format(ms=1500), sipp.OUR_BYE]
+    with ThreadPoolExecutor(1) as phone:
+        for n in range(8):  # pjsua2 gives out ids in turn: one of these gets the ended one's
+            (tmp_path / f"next{n}").mkdir()
+            before = len(seen)
+            held = phone.submit(sipp.call, tmp_path / f"next{n}", agent.port, "+441111", steps)
+            for _ in range(100):
+                if len(seen) > before and agent.active_calls:
+                    break
+                time.sleep(0.02)
+            reused = seen[before].id == ended.id
+            if reused:
+                ended.hangup()  # late, from the call that is over
+            r = held.result(30)
+            assert r.returncode == 0, r.stderr[-2000:]
+            if reused:
+                return
+    pytest.fail(f"no later call got id {ended.id}")
