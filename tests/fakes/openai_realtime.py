@@ -98,6 +98,7 @@ class FakeRealtime:
         self.drop_refuses_after = False  # ... and refuse every connection after that
         self.delta_pause_s = 0.005  # between audio deltas (the real service is bursty too)
         self._ids = itertools.count(1)
+        self._open: set[ServerConnection] = set()
         self._server: Server | None = None
         self.url = ""
 
@@ -113,6 +114,11 @@ class FakeRealtime:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    async def drop(self) -> None:
+        """Close every open connection, as a network that fails would."""
+        for ws in list(self._open):
+            await ws.close()
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.received if e.get("type") == kind]
@@ -135,9 +141,11 @@ class FakeRealtime:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
+        self._open.add(ws)
         conn = _Conn(ws)
         if self.mute:
             await ws.wait_closed()
+            self._open.discard(ws)
             return
         await self._send(
             conn, "session.created", session={"id": self._id("sess"), "type": "realtime"}
@@ -154,6 +162,7 @@ class FakeRealtime:
         except ConnectionClosed:
             pass
         finally:
+            self._open.discard(ws)
             if conn.active is not None:
                 conn.active.cancel()
 

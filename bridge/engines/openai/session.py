@@ -1,9 +1,8 @@
 """One call's Realtime API session: a WebSocket to the model, kept alive for the call.
 
-Three tasks per call: the connection (connect, read, reconnect), the writer (one
-queue of client events, so nothing interleaves), and whoever reads
-:meth:`RealtimeSession.events` (the runtime). Our requests carry a tag that comes
-back in ``response.metadata``, so a flow prompt's audio (:meth:`speak`) and the
+The socket and its queue are :class:`bridge.engines.openai.socket.RealtimeSocket`'s;
+this module is what the conversation over it means. Our requests carry a tag that
+comes back in ``response.metadata``, so a flow prompt's audio (:meth:`speak`) and the
 model's own replies (:class:`ModelSpeech`) never mix.
 
 A dropped socket is reconnected for ``reconnect_s``; the new session is rebuilt
@@ -27,8 +26,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from bridge import logs
 from bridge.engines.base import (
@@ -47,6 +44,7 @@ from bridge.engines.base import (
     Usage,
 )
 from bridge.engines.openai import protocol as p
+from bridge.engines.openai.socket import RealtimeSocket, reason
 from bridge.engines.openai.turns import (
     SAY_EXACTLY,
     Turn,
@@ -64,7 +62,6 @@ from media.resample import Resampler
 log = logs.get_logger(__name__)
 
 OUT_FRAME = p.PCM_RATE // 50  # samples of the model's 24 kHz audio in 20 ms
-MAX_QUEUED_AUDIO = 100  # appends waiting for the socket (2 s): beyond, the oldest are dropped
 TURN_AUDIO_FRAMES = 1500  # the caller turn kept for a replay after a reconnect (30 s)
 TRANSCRIPT_WAIT_S = 5.0
 IDLE_WAIT_S = 10.0
@@ -117,15 +114,7 @@ class RealtimeSession(EngineSession):
         self.input_format = line if line in ("pcmu", "pcma") else "pcm"
         self._up = Resampler(HOUSE_RATE, p.PCM_RATE)
         self._to_line = Resampler(HOUSE_RATE, 8000, band="telephone")  # to the caller's ear
-        self._ws: ClientConnection | None = None
-        self._ready = asyncio.Event()  # connected and configured
-        self._out: deque[str] = deque()
-        self._audio_queued = 0
-        self._dropped_audio = 0
-        self._wake = asyncio.Event()
         self._events: asyncio.Queue[EngineEvent | EngineError] = asyncio.Queue()
-        self._failed: EngineError | None = None
-        self._closing = False
         self._ids = itertools.count(1)
         self._listen: Listen | None = None
         self._converse: Converse | None = None
@@ -148,10 +137,17 @@ class RealtimeSession(EngineSession):
         self._transcribed: asyncio.Queue[str] = asyncio.Queue()
         self._rate_limits: dict[str, Any] = {}
         self._session_update_id = ""
-        self._tasks = [
-            asyncio.create_task(self._connection(), name=f"openai-{call_id[:8]}"),
-            asyncio.create_task(self._writer(), name=f"openai-out-{call_id[:8]}"),
-        ]
+        sep = "&" if "?" in config.url else "?"
+        self._socket = RealtimeSocket(
+            f"{config.url}{sep}model={config.model}", config.api_key,
+            config.connect_timeout_s, config.reconnect_s, name=call_id[:8],
+            settings=self._rebuilt_update, on_message=self._on_message,
+            on_resumed=self._resume, on_failed=self._failed_with,
+        )  # fmt: skip
+
+    @property
+    def _failed(self) -> EngineError | None:
+        return self._socket.failed
 
     # -- which path a turn takes --------------------------------------------------------
 
@@ -181,7 +177,7 @@ class RealtimeSession(EngineSession):
             self._inflight is not None
             or self._active is not None
             or not self._events.empty()
-            or bool(self._out)
+            or self._socket.sending
         )
 
     # -- EngineSession ------------------------------------------------------------------
@@ -311,17 +307,12 @@ class RealtimeSession(EngineSession):
             yield ev
 
     async def close(self) -> None:
-        self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
+        await self._socket.close()
         if self.local is not None:
             await self.local.close()
-        if self._dropped_audio:
+        if self._socket.dropped_audio:
             log.warning("caller audio dropped while the socket was slow",
-                        frames=self._dropped_audio)  # fmt: skip
+                        frames=self._socket.dropped_audio)  # fmt: skip
 
     # -- sending ------------------------------------------------------------------------
 
@@ -345,31 +336,7 @@ class RealtimeSession(EngineSession):
         self._send(event)
 
     def _send(self, event: dict[str, Any], audio: bool = False) -> None:
-        if self._closing or self._failed is not None:
-            return
-        if audio:
-            if self._audio_queued >= MAX_QUEUED_AUDIO:  # back-pressure: keep the newest
-                self._dropped_audio += 1
-                return
-            self._audio_queued += 1
-        self._out.append(("A" if audio else "C") + p.encode(event))
-        self._wake.set()
-
-    async def _writer(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._out:
-                await self._ready.wait()
-                ws = self._ws
-                msg = self._out.popleft()
-                if msg[0] == "A":
-                    self._audio_queued -= 1
-                try:
-                    assert ws is not None
-                    await ws.send(msg[1:])
-                except ConnectionClosed:
-                    pass  # the connection task reconnects and asks again for what was lost
+        self._socket.send(event, audio)
 
     async def _wait_idle(self) -> None:
         """One response at a time (the API refuses a second); a reply that never ends
@@ -389,39 +356,6 @@ class RealtimeSession(EngineSession):
 
     # -- the connection -----------------------------------------------------------------
 
-    def _url(self) -> str:
-        sep = "&" if "?" in self.config.url else "?"
-        return f"{self.config.url}{sep}model={self.config.model}"
-
-    async def _open(self) -> ClientConnection:
-        timeout = self.config.connect_timeout_s
-        headers = {"Authorization": f"Bearer {self.config.api_key}"}
-        try:
-            ws = await asyncio.wait_for(
-                connect(self._url(), additional_headers=headers, open_timeout=timeout,
-                        max_size=p.MAX_EVENT_BYTES, ping_interval=10),
-                timeout,
-            )  # fmt: skip
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            raise EngineError(f"realtime service unreachable: {type(exc).__name__}") from None
-        try:
-            first = p.parse(await asyncio.wait_for(ws.recv(), timeout))
-            if first.type != "session.created":
-                raise EngineError(f"realtime session refused: {_reason(first)}")
-            await ws.send(p.encode(self._rebuilt_update()))
-            while True:  # the settings must be taken before anything else is sent
-                ev = p.parse(await asyncio.wait_for(ws.recv(), timeout))
-                if ev.type == "session.updated":
-                    return ws
-                if ev.type == "error":
-                    raise EngineError(f"realtime session rejected: {_reason(ev)}")
-        except (ConnectionClosed, TimeoutError, p.ProtocolError) as exc:
-            await ws.close()
-            raise EngineError(f"realtime session did not start: {type(exc).__name__}") from None
-        except EngineError:
-            await ws.close()
-            raise
-
     def _rebuilt_update(self) -> dict[str, Any]:
         """The state's settings; after a reconnect, with what was said so far."""
         event = self._session_update()
@@ -432,50 +366,11 @@ class RealtimeSession(EngineSession):
             )
         return event
 
-    async def _connection(self) -> None:
-        try:
-            self._ws = await self._open()
-            self._ready.set()
-            while True:
-                try:
-                    async for raw in self._ws:
-                        self._on_message(raw)
-                except ConnectionClosed:
-                    pass
-                if self._closing:
-                    return
-                self._ready.clear()
-                log.warning("realtime socket dropped; reconnecting")
-                self._ws = await self._reconnect()
-                self._ready.set()
-                self._resume()
-        except EngineError as exc:
-            self._give_up(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug here must fail this call, not hang it
-            log.exception("realtime session error")
-            self._give_up(EngineError(f"realtime session error: {type(exc).__name__}"))
-
-    async def _reconnect(self) -> ClientConnection:
-        deadline = time.monotonic() + self.config.reconnect_s
-        delay, last = 0.05, EngineError("realtime service unreachable")
-        while True:
-            try:
-                return await self._open()
-            except EngineError as exc:
-                last = exc
-            if time.monotonic() + delay > deadline:
-                raise last
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
-
     def _resume(self) -> None:
         """Ask again for what the dropped socket took with it."""
         self._active = None
         self._responses.clear()
-        self._out = deque(m for m in self._out if m[0] == "C" and '"response.create"' not in m)
-        self._audio_queued = 0
+        self._socket.forget_lost()
         inflight, self._inflight = self._inflight, None
         if inflight is None:
             return
@@ -494,13 +389,9 @@ class RealtimeSession(EngineSession):
             self._send(p.user_text(f"(The function's result: {inflight[2]})"))
             self._request("reply")
 
-    def _give_up(self, exc: EngineError) -> None:
-        if self._failed is not None or self._closing:
-            return
-        log.warning("realtime engine failed", reason=str(exc))
-        self._failed = exc
+    def _failed_with(self, exc: EngineError) -> None:
+        """The socket gave up (or we did, through it): every waiter hears why."""
         self._inflight, self._active = None, None
-        self._out.clear()
         self._idle.set()
         for say in self._says.values():
             say.chunks.put_nowait(exc)
@@ -572,10 +463,10 @@ class RealtimeSession(EngineSession):
         if code == "response_cancel_not_active":
             return  # the response had ended already: nothing to cancel
         if about and about == self._session_update_id:
-            self._give_up(EngineError(f"realtime session rejected: {_reason(ev)}"))
+            self._socket.fail(EngineError(f"realtime session rejected: {reason(ev)}"))
             return
         if about.startswith("cb-say-"):  # a prompt cannot be spoken: fail, do not go silent
-            self._give_up(EngineError(f"realtime prompt refused: {_reason(ev)}"))
+            self._socket.fail(EngineError(f"realtime prompt refused: {reason(ev)}"))
             return
         log.warning("realtime error", code=code, message=str(err.get("message", ""))[:200])
 
@@ -645,7 +536,7 @@ class RealtimeSession(EngineSession):
         elif status == "completed":
             self._decide(resp)
         elif status == "failed":
-            self._give_up(EngineError(f"realtime response failed: {_reason(ev)}"))
+            self._socket.fail(EngineError(f"realtime response failed: {reason(ev)}"))
         if self._inflight and self._inflight[0] != "say" and kind == "reply":
             self._inflight = None
         self._idle.set()
@@ -678,12 +569,3 @@ class RealtimeSession(EngineSession):
             if who == "caller":
                 return words
         return ""
-
-
-def _reason(ev: p.ServerEvent) -> str:
-    err = ev.obj("error") if ev.type == "error" else ev.obj("response").get("status_details") or {}
-    if not isinstance(err, dict):
-        return ev.type
-    inner = err.get("error") if isinstance(err.get("error"), dict) else err
-    code = inner.get("code") or inner.get("type") or ev.type
-    return f"{code}: {str(inner.get('message', ''))[:160]}"

@@ -81,7 +81,7 @@ def _quiet_session() -> RealtimeSession:
 
         async def make() -> RealtimeSession:
             s = RealtimeSession(config, "fuzz", HELP_DESK, None)
-            for task in s._tasks:
+            for task in s._socket._tasks:
                 task.cancel()
             s.listen(Listen("menu", ("orders", "agent")))
             return s
