@@ -62,10 +62,7 @@ class ModelTurns:
             case ModelSpeech(item, audio):
                 self._speech(item, audio)
             case ModelSpeechDone(item, text):
-                utt = self.rt._utterances.get(item)
-                if utt is not None:
-                    utt.text = text
-                    self.rt.playout.mark(item)
+                self.rt.voice.finish(item, text)
             case CallerSpeech(started):
                 self._server_turn(started)
             case CallerWords(text, final):
@@ -83,20 +80,18 @@ class ModelTurns:
         rt = self.rt
         if item in self.cut or rt.ended.is_set():
             return
-        if item not in rt._utterances:
-            rt._add_utterance(item, "", False)
+        if rt.voice.stream(item, audio):
             turn = rt._turn
             if turn is not None and turn.tts_first_ms is None and self.asked_at is not None:
                 # The model hears, decides and speaks in one go: all of it is its time.
                 turn.tts_first_ms = (time.perf_counter() - self.asked_at) * 1000
-        rt.playout.enqueue(item, audio)
 
     def _server_turn(self, started: bool) -> None:
         """The model's own voice activity (server-side turn detection)."""
         rt = self.rt
         if started:
             rt._handling = False
-            if rt._is_speaking():
+            if rt.voice.busy:
                 rt._barge_in(time.perf_counter())
         elif rt.listen is not None:
             rt._handling = True  # the model answers next; no-input waits for it

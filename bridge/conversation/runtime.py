@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from bridge.conversation.fallback import FALLBACK_PROMPT, Fallback
 from bridge.conversation.lookups import LookupFn
 from bridge.conversation.model_turns import ModelTurns
 from bridge.conversation.recording import CallRecording
+from bridge.conversation.speaker import Speaker
 from bridge.engines.base import I16, EngineError, EngineSession, SpeechEngine
 from bridge.events.schema import (
     BargeIn,
@@ -97,15 +97,6 @@ class _Turn:
 
 
 @dataclass
-class _Utterance:
-    id: str
-    text: str
-    sensitive: bool
-    started_ms: int | None = None
-    interrupted: bool = False
-
-
-@dataclass
 class Outcome:
     reason: str = ""
     outcome: str = ""
@@ -147,7 +138,6 @@ class CallRuntime:
         self.recording = CallRecording(record, self.audio.rate) if record is not None else None
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
-        self._item_of: dict[str, str] = {}  # utterance → the engine's item that said it
         now = clock or (lambda: datetime.now(UTC))  # business hours and relative dates
         self.interp = fi.Interpreter(
             flow,
@@ -160,6 +150,14 @@ class CallRuntime:
         self.vad = NoiseFloorVad(1)  # frame power: the same at the line's rate as at 16 kHz
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
         self.playout = Playout(HOUSE_FRAME, line, keep_line_pcm=self.recording is not None)
+        # Set when bot audio arrives with nothing playing: a leg that can send at any
+        # moment (a WebSocket carrier) starts it at once, not at the next caller frame.
+        self.audio_ready = asyncio.Event()
+        self.voice = Speaker(
+            self.playout, lambda text, sensitive: self.session.speak(text, sensitive=sensitive),
+            name=call_id, audio_ready=self.audio_ready, on_synthesised=self._synthesised,
+            on_failed=self._fail,
+        )  # fmt: skip
         self.frames = 0
         self._t0 = time.monotonic()
         self.listen: fi.Listen | None = None
@@ -169,12 +167,8 @@ class CallRuntime:
         self.hung_up = False  # the caller is gone; the call ends once their words are down
         self._quiet = 0  # frames of nobody speaking while we wait for the caller
         self.digits = Digits()
-        self._speech: asyncio.Queue[_Utterance] = asyncio.Queue()
-        self._speaking: _Utterance | None = None
-        self._utterances: dict[str, _Utterance] = {}
         self._after_speech: list[Callable[[], None]] = []
         self._busy: set[asyncio.Task[Any]] = set()
-        self._speaker: asyncio.Task[None] | None = None
         self._turns = 0
         self._turn: _Turn | None = None
         self._speech_start_ms = 0
@@ -182,9 +176,6 @@ class CallRuntime:
         self._last_partial = ""
         self.bridged = False
         self.ended = asyncio.Event()
-        # Set when bot audio arrives with nothing playing: a leg that can send at any
-        # moment (a WebSocket carrier) starts it at once, not at the next caller frame.
-        self.audio_ready = asyncio.Event()
         self.result = Outcome()
         self.figures: list[dict[str, float]] = []  # per turn, for benchmarks
         self.barge_ins: list[dict[str, float]] = []
@@ -219,7 +210,7 @@ class CallRuntime:
             flow_name=self.flow.flow,
             flow_version=flow_version,
         )
-        self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        self.voice.start()
         self._listen_to_model()
         self._spawn(self.fallback.prepare())
         self._execute(self.interp.start())
@@ -238,7 +229,7 @@ class CallRuntime:
         while True:
             pending = {t for t in self._busy if not t.done()}
             owes = getattr(self.session, "owes", False)  # a model still to answer
-            if self._speaking is None and self._speech.empty() and not pending and not owes:
+            if self.voice.quiet and not pending and not owes:
                 return
             if pending:
                 await asyncio.wait(pending)
@@ -302,8 +293,7 @@ class CallRuntime:
             outcome=outcome,
             duration_ms=self.frames * FRAME_MS,
         )
-        if self._speaker is not None:
-            self._speaker.cancel()
+        self.voice.stop()
         if self._model_task is not None:
             self._model_task.cancel()
         for task in list(self._busy):
@@ -352,7 +342,7 @@ class CallRuntime:
 
     def _private(self) -> bool:
         """Nothing of a sensitive state, or of a sensitive prompt, is recorded."""
-        utt = self._utterances.get(self.playout.playing or "")
+        utt = self.voice.playing
         return self.flow.states[self.interp.state].sensitive or bool(utt and utt.sensitive)
 
     def _on_speech_start(self, fired_at: float) -> None:
@@ -362,7 +352,7 @@ class CallRuntime:
         self._speech_start_clock = self.now_ms() - (self.audio_ms - self._speech_start_ms)
         self._last_partial = ""
         self._quiet = 0
-        if self.listen is None or not self._is_speaking():
+        if self.listen is None or not self.voice.busy:
             return
         self._barge_in(fired_at)
 
@@ -374,7 +364,7 @@ class CallRuntime:
             and self._turn_open
             and not self.endpointer.in_speech[0]
             and not self._handling
-            and not self._is_speaking()
+            and not self.voice.busy
             and not self.bridged
         )
 
@@ -385,35 +375,21 @@ class CallRuntime:
 
     @property
     def speaking(self) -> bool:
-        return self._is_speaking()
-
-    def _is_speaking(self) -> bool:
-        return self.playout.busy or self._speaking is not None or not self._speech.empty()
+        """The bot is talking, or has words still to say."""
+        return self.voice.busy
 
     def _barge_in(self, fired_at: float) -> None:
-        if self._speaker is not None:
-            self._speaker.cancel()  # stop synthesising what will not be heard
-        played, _ = self.playout.clear()
-        unheard = self.control.clear() or 0
+        cut = self.voice.cut(self.control.clear)
         silent_us = (time.perf_counter() - fired_at) * 1e6
-        # The carrier's buffer held the last audio handed over: take it off the newest.
-        for p in sorted(played, key=lambda p: self._started_ms(p.utterance), reverse=True):
-            cut = min(unheard, p.played_ms)
-            p.played_ms, unheard = p.played_ms - cut, unheard - cut
-        while not self._speech.empty():
-            self._speech.get_nowait()
-        self._speaking = None
-        self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
-        heard = {self._item_of.get(p.utterance, p.utterance): p.played_ms for p in played}
+        heard = {h.item: h.played_ms for h in cut}
         self.model.cut.update(heard)
         self.session.interrupted(heard)
-        for p in played:
-            utt = self._utterances.pop(p.utterance, None)
-            if utt is None or p.played_ms == 0:
+        for h in cut:
+            utt = h.utterance
+            if utt is None or h.played_ms == 0:
                 continue  # queued but never heard: as if never said
-            heard = _truncate(utt.text, p.played_ms, p.total_ms)
-            shown = MASK if utt.sensitive else heard
-            self._emit(BargeIn, played_ms=p.played_ms, utterance=shown, at_ms=self._speech_start_ms)
+            shown = MASK if utt.sensitive else _truncate(utt.text, h.played_ms, h.total_ms)
+            self._emit(BargeIn, played_ms=h.played_ms, utterance=shown, at_ms=self._speech_start_ms)
             self._emit(
                 TranscriptFinal,
                 speaker="bot",
@@ -422,16 +398,11 @@ class CallRuntime:
                 end_ms=self.now_ms(),
                 interrupted=True,
             )
-        self._utterances.clear()
         onset_to_silent = self.now_ms() - self._speech_start_clock
         self.barge_ins.append(
             {"onset_to_silent_ms": onset_to_silent, "vad_to_silent_us": silent_us}
         )
         self._after_speech.clear()
-
-    def _started_ms(self, utterance: str) -> int:
-        utt = self._utterances.get(utterance)
-        return -1 if utt is None or utt.started_ms is None else utt.started_ms
 
     def _on_speech_end(self) -> None:
         if not self._turn_open or self.listen is None:
@@ -514,7 +485,7 @@ class CallRuntime:
             return
         if self.ended.is_set() or self.listen is None or self._handling:
             return
-        if self._is_speaking():
+        if self.voice.busy:
             self._barge_in(time.perf_counter())
         if self.digits.add(key, self.listen.dtmf_max):
             self._submit_digits()
@@ -532,7 +503,7 @@ class CallRuntime:
         if self.digits.timed_out():
             self._submit_digits()
         listen = self.listen
-        if listen is None or in_speech or self._handling or self._is_speaking() or self.bridged:
+        if listen is None or in_speech or self._handling or self.voice.busy or self.bridged:
             self._quiet = 0
             return
         self._quiet += 1
@@ -546,8 +517,7 @@ class CallRuntime:
 
     def bot_frame(self) -> I16 | None:
         """The next 20 ms of bot audio, or None for silence (the leg calls this every tick)."""
-        playing = self.playout.playing
-        frame, marks = self.playout.next_frame()
+        frame, done = self.voice.next_frame(self.audio_ms)
         if frame is not None and self.recording is not None:
             # A carrier call records what went down the line, at the line's rate.
             line = self.playout.line_pcm if self.line is not None else None
@@ -556,20 +526,15 @@ class CallRuntime:
             turn = self._turn
             if turn is not None and not turn.reported:
                 self._report_turn(turn)
-            utt = self._utterances.get(playing or "")
-            if utt is not None and utt.started_ms is None:
-                utt.started_ms = self.audio_ms
-        for mark in marks:
-            utt = self._utterances.pop(mark, None)
-            if utt is not None:
-                self._emit(
-                    TranscriptFinal,
-                    speaker="bot",
-                    text=MASK if utt.sensitive else utt.text,
-                    start_ms=utt.started_ms,
-                    end_ms=self.now_ms(),
-                )
-        if not self._is_speaking() and self._after_speech:
+        for utt in done:
+            self._emit(
+                TranscriptFinal,
+                speaker="bot",
+                text=MASK if utt.sensitive else utt.text,
+                start_ms=utt.started_ms,
+                end_ms=self.now_ms(),
+            )
+        if not self.voice.busy and self._after_speech:
             then, self._after_speech = self._after_speech, []
             for fn in then:
                 fn()
@@ -597,34 +562,11 @@ class CallRuntime:
         self.figures.append(figures)
         self._emit(TurnLatency, turn=turn.n, figures_ms=figures)
 
-    async def _speak_loop(self) -> None:
-        while True:
-            utt = await self._speech.get()
-            self._speaking = utt
-            try:
-                async for chunk in self.session.speak(utt.text, sensitive=utt.sensitive):
-                    turn = self._turn
-                    if turn is not None and turn.tts_first_ms is None:
-                        turn.tts_first_ms = chunk.synth_ms
-                    if chunk.item is not None:
-                        self._item_of[utt.id] = chunk.item
-                    if not self.playout.busy:
-                        self.audio_ready.set()
-                    self.playout.enqueue(utt.id, chunk.audio)
-                self.playout.mark(utt.id)
-            except EngineError as exc:
-                self._speaking = None
-                self._fail(str(exc))
-                return
-            self._speaking = None
-
-    def _say(self, text: str, sensitive: bool) -> None:
-        self._speech.put_nowait(self._add_utterance(uuid.uuid4().hex[:12], text, sensitive))
-
-    def _add_utterance(self, id_: str, text: str, sensitive: bool) -> _Utterance:
-        utt = _Utterance(id_, text, sensitive)
-        self._utterances[utt.id] = utt
-        return utt
+    def _synthesised(self, synth_ms: float) -> None:
+        """A chunk of a prompt was made: the turn's first one is its TTS time."""
+        turn = self._turn
+        if turn is not None and turn.tts_first_ms is None:
+            turn.tts_first_ms = synth_ms
 
     # -- the flow's actions -----------------------------------------------------------
 
@@ -642,7 +584,7 @@ class CallRuntime:
                     self._emit(StateEntered, flow=self.flow.flow, state=state)
                 case fi.Say(text, sensitive):
                     if not self.fallback.failing:
-                        self._say(text, sensitive)
+                        self.voice.say(text, sensitive)
                 case fi.Listen():
                     self._open_turn(action)
                 case fi.Converse():
@@ -711,24 +653,17 @@ class CallRuntime:
 
     def silence_bot(self) -> None:
         """Stop all bot speech and the caller's turn: the fallback speaks next."""
-        if self._speaker is not None:
-            self._speaker.cancel()
-        self._speaking = None
-        while not self._speech.empty():
-            self._speech.get_nowait()
-        self.playout.clear()
+        self.voice.silence()
         self.control.clear()
         self.listen, self._turn_open, self._handling, self._after_speech = None, False, False, []
 
     def play(self, id_: str, text: str, audio: I16) -> None:
         """Queue ``audio`` as a bot utterance of its own (the fallback prompt)."""
-        utt = self._add_utterance(id_, text, False)
-        self.playout.enqueue(utt.id, audio)
-        self.playout.mark(utt.id)
+        self.voice.play(id_, text, audio)
 
     def restart_speaking(self) -> None:
         """A new session speaks and reports from here on."""
-        self._speaker = asyncio.create_task(self._speak_loop(), name=f"speaker-{self.call_id}")
+        self.voice.start()
         self._listen_to_model()
 
 
