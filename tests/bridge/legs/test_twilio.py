@@ -123,8 +123,10 @@ async def test_agent_transfer_goes_through_rest_and_the_fork_keeps_transcribing(
     c = caller(bridge)
     await c.connect((await c.voice_webhook()).text)
     await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
-    await c.say(synthesize("talk to a person", VOICES[1]))
-    for _ in range(400):
+    # The agent by key: what is under test is the transfer, not recognition ("talk to a
+    # person" in this voice is heard as "talk to a pardon" on some machines' arithmetic).
+    await c.dtmf("0")
+    for _ in range(2000):  # until it is asked for: seconds more on a loaded machine
         if bridge.twilio.requests:
             break
         await c.media(b"\xff" * 160)
