@@ -9,9 +9,9 @@ process's ``/proc/<pid>/smaps_rollup`` while all the calls are still open.
 
 Figures, per call: private memory (USS: pages only this process holds) and
 proportional share (PSS: shared pages split among the processes that map them).
-Baseline, in the same run: the template's own resident size, which is what each
-call would cost if it started a recogniser of its own instead of forking (the
-design before session 8's). ``private_ratio_vs_own_process`` = USS / that RSS.
+Baseline, in the same run: the template's resident size, which is what each call
+would cost if it started a recogniser process of its own instead of forking one.
+``private_ratio_vs_own_process`` = USS / that RSS.
 The last line is one JSON object.
 
     .venv/bin/python -m bench.memory [--calls 12]
