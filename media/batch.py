@@ -45,7 +45,11 @@ class InboundBatch:
             raise AudioFormatError(f"G.711 is 8 kHz, not {rate} Hz")
         self.capacity, self.codec, self.rate = capacity, codec, rate
         self.frame = frame_samples(rate)
-        self.resampler = Resampler(rate, HOUSE_RATE, capacity) if rate != HOUSE_RATE else None
+        # From the line's band (G.712): a half-band filter, half of whose outputs are copies.
+        band: Band = "telephone" if rate == 8000 else "steep"
+        self.resampler = (
+            Resampler(rate, HOUSE_RATE, capacity, band=band) if rate != HOUSE_RATE else None
+        )
         # Examined at the line's rate as it arrives: frame power does not need 16 kHz.
         self.vad = NoiseFloorVad(capacity, vad)
         self.endpointer = Endpointer(capacity, endpoint)

@@ -39,8 +39,8 @@ class LineCodec:
         self.codec, self.rate = codec, rate
         self.samples = frame_samples(rate)
         self.frame_bytes = self.samples * (2 if codec == "l16" else 1)
-        self._up = Resampler(rate, HOUSE_RATE) if rate != HOUSE_RATE else None  # one stream
-        band: Band = "telephone" if rate == 8000 else "steep"  # to the caller's ear
+        band: Band = "telephone" if rate == 8000 else "steep"  # the line's own band
+        self._up = Resampler(rate, HOUSE_RATE, band=band) if rate != HOUSE_RATE else None
         self._down = Resampler(HOUSE_RATE, rate, band=band) if rate != HOUSE_RATE else None
 
     def decode(self, payload: bytes) -> I16:

@@ -18,7 +18,7 @@ def speechlike(n: int, seed: int = 1) -> np.ndarray:
 
 
 def test_decode_is_g711_then_the_streaming_resampler() -> None:
-    line, up = LineCodec("pcmu", 8000), Resampler(8000, 16000)
+    line, up = LineCodec("pcmu", 8000), Resampler(8000, 16000, band="telephone")
     codes = g711.ulaw_encode(speechlike(960)[::2])
     for i in range(0, 480, 160):
         frame = codes[i : i + 160]

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
-from media.format import AudioFormatError
+from media.format import AudioFormatError, frame_samples
 from media.resample import Resampler
 
 PAIRS = [(a, b) for a in (8000, 16000, 24000, 48000) for b in (8000, 16000, 24000, 48000) if a != b]
@@ -40,6 +40,30 @@ def test_frame_by_frame_equals_whole_signal(
     whole = Resampler(a, b, band=band).process(x[None, :])[0]  # type: ignore[arg-type]
     # The same sums in another order: equal to float32 rounding, far below one int16 step.
     np.testing.assert_allclose(whole, pieces, atol=0.05)
+
+
+@pytest.mark.parametrize(("a", "b", "band"), BANDS)
+@settings(max_examples=5, deadline=None)
+@given(frames=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_many_slots_equal_one_stream_each(
+    a: int, b: int, band: str, frames: int, seed: int
+) -> None:
+    """Several slots take the banded products (and, 8 -> 16 kHz in the telephone band,
+    copy the half-band's pass-through phase): the same output as one dense stream."""
+    x = np.random.default_rng(seed).integers(-20000, 20000, (4, frames * frame_samples(a)))
+    many = Resampler(a, b, slots=4, band=band)  # type: ignore[arg-type]
+    n = many.n_in
+    got = np.concatenate([many.process(x[:, i : i + n]) for i in range(0, x.shape[1], n)], axis=1)
+    for slot in range(4):
+        one = Resampler(a, b, band=band)  # type: ignore[arg-type]
+        want = np.concatenate([one.process(x[slot, i : i + n])[0] for i in range(0, x.shape[1], n)])
+        np.testing.assert_allclose(got[slot], want, atol=0.05)
+
+
+def test_the_half_band_interpolator_copies_every_other_sample() -> None:
+    r = Resampler(8000, 16000, slots=2, band="telephone")
+    assert r._copy is not None and r._products.shape == (2, 160)  # half the products
+    assert Resampler(8000, 16000, slots=2)._copy is None  # the steep filter has no zeros
 
 
 def _tone_db(y: np.ndarray, rate: int, freq: float) -> float:
