@@ -31,7 +31,7 @@ class Utterance:
 
 
 @dataclass(frozen=True)
-class Heard:
+class Interrupted:
     """What a barge-in left of one utterance: ``item`` is the engine's name for it."""
 
     item: str
@@ -123,7 +123,7 @@ class Speaker:
 
     # -- stopping -----------------------------------------------------------------------
 
-    def cut(self, carrier_clear: Callable[[], int]) -> list[Heard]:
+    def cut(self, carrier_clear: Callable[[], int]) -> list[Interrupted]:
         """Barge-in: silent within this call, and what was heard of each utterance.
         ``carrier_clear`` drops what the carrier still buffers and returns its
         milliseconds, which the caller had not heard yet: taken off the newest."""
@@ -136,7 +136,7 @@ class Speaker:
         self._drop_queued()
         self.start()
         heard = [
-            Heard(self._item_of.get(p.utterance, p.utterance), p.played_ms, p.total_ms,
+            Interrupted(self._item_of.get(p.utterance, p.utterance), p.played_ms, p.total_ms,
                   self._utterances.get(p.utterance))
             for p in played
         ]  # fmt: skip
