@@ -1,13 +1,12 @@
-"""The call's socket to the Realtime API against the fake service: what goes first, what
-a slow or dropped socket does to the queue, and how it gives up."""
+"""The call's socket to the Realtime API against the fake service (``fake``, from this
+directory's conftest): what goes first, what a slow or dropped socket does to the
+queue, and how it gives up."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from bridge.engines.base import EngineError
 from bridge.engines.openai import protocol as p
@@ -45,14 +44,6 @@ class Peer:
         self.resumed += 1
         assert self._socket is not None
         self._socket.forget_lost()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeRealtime]:
-    server = FakeRealtime()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
