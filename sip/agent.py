@@ -44,6 +44,10 @@ SWITCH_INTERVAL_S = 0.001
 # What ``on_call`` returns to ring now and answer later (SipCall.answer) rather than at once.
 RINGING = 180
 AGENT_HUNG_UP = "agent hung up"  # the end reason of a bridged caller whose agent left
+# A 200 OK sent right behind the 180 can overtake it in a proxy with several UDP
+# workers (Kamailio's), and a caller that gets the 180 after the 200 may abort the call
+# (sipp does): the 200 leaves at least this long after the 180. Nobody hears 50 ms.
+RING_GAP_S = 0.05
 OUT_QUEUE_FRAMES = 25  # 500 ms of bot audio handed over at most; barge-in drops it at once
 
 
@@ -153,6 +157,7 @@ class _Call(pj.Call):
         self.ended_reason = ""  # ours, when we hung up for a reason of our own
         self.rx_packets = -1  # RTP packets received, at the last check
         self.rx_checked = 0.0  # monotonic time the count last moved
+        self.rang_at = 0.0  # monotonic time of our 180
 
     def teardown(self) -> None:
         """The call is over: take its port out of pjmedia's conference now, on the agent
@@ -255,6 +260,7 @@ class SipAgent:
     _calls: dict[int, _Call] = field(default_factory=dict)
     _refused: dict[int, _Call] = field(default_factory=dict)  # held until pjsua2 lets go
     _ended: list[_Call] = field(default_factory=list)
+    _answers: list[_Call] = field(default_factory=list)  # rang too recently to answer yet
     _thread: threading.Thread | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -351,6 +357,7 @@ class SipAgent:
             while not self._stop.is_set():
                 ep.libHandleEvents(POLL_MS)
                 self._run_jobs()
+                self._answer_due()
                 self._release()
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + 0.5
@@ -424,6 +431,7 @@ class SipAgent:
         self._calls[prm.callId] = call
         op.statusCode = 180
         call.answer(op)
+        call.rang_at = time.monotonic()
         if status is None:
             self._answer(call)
 
@@ -433,9 +441,21 @@ class SipAgent:
         return call if call is not None and call.handle is handle else None
 
     def _answer(self, call: _Call) -> None:
+        if time.monotonic() - call.rang_at < RING_GAP_S:
+            self._answers.append(call)  # answered by _answer_due, a poll or three later
+            return
         op = pj.CallOpParam()
         op.statusCode = 200
         call.answer(op)
+
+    def _answer_due(self) -> None:
+        if not self._answers:
+            return
+        waiting, self._answers = self._answers, []
+        for call in waiting:
+            if self._calls.get(call.key) is call:  # not ended (or its id reused) meanwhile
+                with contextlib.suppress(pj.Error):
+                    self._answer(call)
 
     def _check_rtp(self) -> None:
         """Hang up calls whose peer sent no RTP for ``rtp_timeout_s`` (it vanished, or

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 import time
@@ -143,3 +144,46 @@ def test_a_late_hangup_does_not_reach_the_next_call_with_the_same_id(
             if reused:
                 return
     pytest.fail(f"no later call got id {ended.id}")
+
+
+def _request(method: str, uri: str, port: int, cseq: int, to: str, body: str = "") -> bytes:
+    head = [
+        f"{method} {uri} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{method.lower()}{cseq}",
+        "From: <sip:raw@127.0.0.1>;tag=raw1",
+        f"To: {to}",
+        "Call-ID: ring-gap@127.0.0.1",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <sip:raw@127.0.0.1:{port}>",
+        "Max-Forwards: 70",
+    ]
+    if body:
+        head.append("Content-Type: application/sdp")
+    head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
+
+
+def test_the_200_never_follows_the_180_so_closely_a_proxy_could_swap_them(
+    agent: SipAgent,
+) -> None:
+    """Kamailio's UDP workers relay a 180 and a 200 sent back to back in either order,
+    and a caller that gets the 180 last aborts: the agent leaves a gap between them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        port = s.getsockname()[1]
+        uri = f"sip:+441111@127.0.0.1:{agent.port}"
+        sdp = (
+            f"v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {free_udp_port()} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        s.sendto(_request("INVITE", uri, port, 1, f"<{uri}>", sdp), ("127.0.0.1", agent.port))
+        seen: dict[int, tuple[float, str]] = {}
+        while 200 not in seen:
+            text = s.recv(65535).decode()
+            seen.setdefault(int(text.split()[1]), (time.monotonic(), text))
+        to = next(ln[4:] for ln in seen[200][1].split("\r\n") if ln.startswith("To: "))
+        for method, cseq in (("ACK", 1), ("BYE", 2)):
+            s.sendto(_request(method, uri, port, cseq, to), ("127.0.0.1", agent.port))
+    assert 180 in seen
+    assert seen[200][0] - seen[180][0] >= 0.045
