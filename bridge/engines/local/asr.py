@@ -2,10 +2,10 @@
 
 One :class:`Recognizer` per call, used from one thread at a time (a decoder is
 not thread-safe); the engine runs each in a process of its own. Each caller turn
-activates the grammar or language model built for what the state expects; when a
-grammar cannot account for what was said, the turn's audio is decoded again with
-the open-vocabulary language model, so an answer nobody anticipated still reaches
-the flow as words.
+activates the grammar or language model built for what the state expects. When a
+grammar cannot account for what was said the turn's text is empty, and the engine
+asks Whisper (:mod:`bridge.engines.local.transcriber`), which hears answers nobody
+anticipated far better than pocketsphinx's open vocabulary.
 
 Two decoders, because a search sees every word of its decoder's dictionary.
 pocketsphinx gives a language model every dictionary word it lacks as an unknown
@@ -33,7 +33,6 @@ from pocketsphinx import Decoder, NGramModel, get_model_path
 from bridge.engines.local.grammar import Constraint, words_of
 
 OPEN = "_default"  # pocketsphinx's name for the language-model search
-MAX_TURN_S = 30  # audio kept for the open-vocabulary second pass
 TAIL = bytes(2 * 16000 * 400 // 1000)  # 400 ms of silence
 # A word of a JSGF grammar: not a <rule>, not a /weight/ or {tag}.
 JSGF_WORD = re.compile(r"(?<![<\w'/{])[a-z][a-z0-9']*(?![>\w'/}])")
@@ -94,8 +93,6 @@ class Recognizer:
         # Each decoder's active search (pocketsphinx crashes asking one that has none).
         self._active = {id(self.open): OPEN, id(self.constrained): ""}
         self._search = OPEN
-        self._second_pass = False  # decode again with open vocabulary if nothing fitted
-        self._audio: list[bytes] = []
         self._in_utt = False
 
     def warm_up(self, utterances: list[tuple[str, npt.NDArray[np.int16]]]) -> None:
@@ -131,8 +128,6 @@ class Recognizer:
             decoder.activate_search(name)
             self._active[id(decoder)] = name
         self.decoder, self._search = decoder, name
-        self._second_pass = constraint is not None and constraint.kind == "jsgf"
-        self._audio = []
         decoder.start_utt()
         self._in_utt = True
 
@@ -159,10 +154,7 @@ class Recognizer:
         """16 kHz house-format audio of the current turn."""
         if not self._in_utt:
             return
-        data = pcm.tobytes()
-        if len(self._audio) < MAX_TURN_S * 50:
-            self._audio.append(data)
-        self.decoder.process_raw(data, False, False)
+        self.decoder.process_raw(pcm.tobytes(), False, False)
 
     def partial(self) -> str:
         hyp = self.decoder.hyp() if self._in_utt else None
@@ -180,17 +172,4 @@ class Recognizer:
         hyp = self.decoder.hyp()
         text = hyp.hypstr if hyp else ""
         in_grammar = self._search != OPEN and bool(text)
-        if not text and self._second_pass and self._audio:
-            text = self._open_vocabulary()
         return Recognition(text, in_grammar, (time.perf_counter() - started) * 1000)
-
-    def _open_vocabulary(self) -> str:
-        """The turn's audio once more, on the open-vocabulary decoder."""
-        if self._active[id(self.open)] != OPEN:
-            self.open.activate_search(OPEN)
-            self._active[id(self.open)] = OPEN
-        self.open.start_utt()
-        self.open.process_raw(b"".join(self._audio), False, True)
-        self.open.end_utt()
-        hyp = self.open.hyp()
-        return hyp.hypstr if hyp else ""

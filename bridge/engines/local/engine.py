@@ -1,11 +1,14 @@
-"""The local engine: pocketsphinx recognition constrained by the flow, hibari-tts speech.
+"""The local engine: pocketsphinx recognition constrained by the flow, Whisper for what
+callers say in their own words, hibari-tts speech.
 
-Nothing leaves the machine and no model is downloaded: both ship inside their
-PyPI wheels. Each call's recogniser runs in a process of its own
+Nothing leaves the machine and no model is downloaded: all three ship inside their
+PyPI wheels. Each call's streaming recogniser runs in a process of its own
 (:class:`RecognitionProcess`), because pocketsphinx keeps the GIL while it decodes
 and would stall every other call's audio; it is forked from a warmed template
-(:class:`Template`) in milliseconds. Synthesis runs in a shared thread pool (onnxruntime lets
-the GIL go). The event loop only hands frames over.
+(:class:`Template`) in milliseconds. Both hear every turn and Whisper has the last
+word where it heard words (:func:`last_word`).
+Synthesis and Whisper run in shared thread pools (onnxruntime and CTranslate2 let the
+GIL go). The event loop only hands frames over.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
 
 from bridge import logs
 from bridge.engines.base import I16, EngineError, EngineSession, Heard, SpeechEngine, Spoken
@@ -26,9 +31,12 @@ from bridge.engines.local.recognition_process import (
     RecognitionProcess,
     Template,
 )
+from bridge.engines.local.transcriber import MAX_S, MIN_AVG_LOGPROB, Transcriber, Transcript
 from bridge.engines.local.tts import Synthesizer, sentences
 from flows.interpreter import Listen
 from flows.model import Flow
+from flows.nlu import Matcher
+from media.format import FRAME_MS
 from media.line import phone_line
 
 log = logs.get_logger(__name__)
@@ -43,14 +51,41 @@ WARM_UP = (
 )
 START_TIMEOUT_S = 120.0  # the template: an interpreter, two decoders, the warm-up
 ANSWER_TIMEOUT_S = 20.0  # a partial or final transcript; longer means the process hangs
+MAX_TURN_FRAMES = MAX_S * 1000 // FRAME_MS  # a turn's speech kept for Whisper
+
+
+def last_word(grammar: str, whisper: Transcript | None, understood: Callable[[str], bool]) -> str:
+    """Whose words a caller turn's are: pocketsphinx's within the turn's grammar or
+    model (``grammar``), or Whisper's.
+
+    Whisper's wherever it heard words. A slot's grammar fits whatever is said ("what
+    time do you close" at a yes/no question comes out "right thank you", a yes), and a
+    menu's model puts other intents' words in a paraphrasing caller's mouth. Only a
+    Whisper transcript that means nothing to the state and that Whisper is unsure of
+    (below its own average log-probability for a failed decode) gives way, where
+    pocketsphinx heard something."""
+    if whisper is None or not whisper.text:
+        return grammar
+    if not grammar or understood(whisper.text) or whisper.avg_logprob >= MIN_AVG_LOGPROB:
+        return whisper.text
+    return grammar
 
 
 class LocalEngine(SpeechEngine):
     name = "local"
 
-    def __init__(self, synth_workers: int = 2, speed: float = 1.0, prepare: bool = True) -> None:
+    def __init__(
+        self,
+        synth_workers: int = 2,
+        speed: float = 1.0,
+        prepare: bool = True,
+        transcriber: Transcriber | None = None,
+        transcribe_workers: int = 2,
+    ) -> None:
         self.synthesizer = Synthesizer(speed=speed)
         self.pool = ThreadPoolExecutor(synth_workers, thread_name_prefix="tts")
+        self.transcriber = transcriber or Transcriber(workers=transcribe_workers)
+        self.transcribe_pool = ThreadPoolExecutor(transcribe_workers, thread_name_prefix="whisper")
         self._template: Template | None = None
         self._forker = ThreadPoolExecutor(1, thread_name_prefix="asr-fork")
         self._lock = threading.Lock()
@@ -66,6 +101,7 @@ class LocalEngine(SpeechEngine):
     def _prepare(self) -> None:
         try:
             self.synthesizer.warm_up()
+            self.transcriber.warm_up()
             known("a")  # the pronunciation dictionary, which grammars are built from
             self.template().warmed.result(START_TIMEOUT_S)
         except Exception as exc:  # the first call will try again, and report it
@@ -129,6 +165,9 @@ class LocalSession(EngineSession):
         self.engine, self.flow = engine, flow
         self.process: RecognitionProcess | None = None
         self._loop = asyncio.get_running_loop()
+        self.matcher = Matcher(flow)
+        self._listen: Listen | None = None  # the open turn's
+        self._audio: list[I16] = []  # the open turn's speech, for Whisper
 
     async def _ask(self, process: RecognitionProcess, *command: Any) -> Any:
         # A call that began while the template warmed up waits for it too.
@@ -144,11 +183,14 @@ class LocalSession(EngineSession):
     def listen(self, listen: Listen) -> None:
         if self.process is None:
             self.process = self.engine.recognition()
+        self._listen, self._audio = listen, []
         self.process.post("begin", build(self.flow, listen, known))
 
     def push(self, frame: I16, line: bytes | None = None) -> None:
         if self.process is not None and self.process.failed is None:
             self.process.post("feed", frame.tobytes())
+        if len(self._audio) < MAX_TURN_FRAMES:
+            self._audio.append(frame)
 
     async def partial(self) -> str:
         return "" if self.process is None else str(await self._ask(self.process, "partial"))
@@ -156,10 +198,32 @@ class LocalSession(EngineSession):
     async def finish(self) -> Heard:
         if (process := self.process) is None:
             return Heard("", False, 0.0)
+        started = time.perf_counter()
+        audio, self._audio = self._audio, []
+        # Whisper hears the turn at once, beside pocketsphinx's final pass.
+        whisper = asyncio.ensure_future(self._whisper(audio)) if audio else None
         result: Recognition = await self._ask(process, "finish")
         if process.failed is not None:
             raise EngineError(f"speech recognition failed: {process.failed}")
-        return Heard(result.text, result.grammar, result.decode_ms)
+        text = last_word(result.text, await whisper if whisper else None, self._understood)
+        in_grammar = result.grammar and text == result.text
+        return Heard(text, in_grammar, (time.perf_counter() - started) * 1000)
+
+    def _understood(self, text: str) -> bool:
+        u = self.matcher.match(text, self._listen)
+        return u.intent is not None or bool(u.slots)
+
+    async def _whisper(self, audio: list[I16]) -> Transcript | None:
+        """Whisper's transcript of the turn; None if it fails (the caller is then
+        understood from pocketsphinx's words alone)."""
+        engine = self.engine
+        try:
+            return await self._loop.run_in_executor(
+                engine.transcribe_pool, engine.transcriber.transcribe, np.concatenate(audio)
+            )
+        except Exception as exc:
+            log.warning("whisper could not transcribe the turn", error=str(exc))
+            return None
 
     async def speak(self, text: str, sensitive: bool = False) -> AsyncIterator[Spoken]:
         for sentence in sentences(text):

