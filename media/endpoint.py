@@ -56,6 +56,10 @@ class Endpointer:
             arr[slot] = 0
         self.in_speech[slot] = self.complete[slot] = False
 
+    def quiet_ms(self, slot: int = 0) -> int:
+        """How long the caller has been quiet within their speech (0 outside speech)."""
+        return int(self._silence[slot]) * FRAME_MS
+
     def set_complete(self, slot: int, complete: bool = True) -> None:
         """The conversation's hook: the words so far complete the expected answer."""
         self.complete[slot] = complete

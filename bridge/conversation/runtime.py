@@ -66,6 +66,9 @@ LEAD_IN_FRAMES = 15  # audio before the VAD fired that recognition still gets (3
 # "talk to a person" heard as "uh how do a card can"): each turn starts on silence.
 SILENT_START = np.zeros((15, HOUSE_FRAME), np.int16)
 PARTIAL_EVERY = 10  # frames between checks of whether the answer is already complete
+# The caller's quiet after which the engine is told they may be done: half the shortest
+# hangover, so a final pass that starts then is mostly over when the turn ends.
+PAUSE_MS = 100
 LAST_WORDS_S = 3.0  # after a hang-up, how long the words already said may take to write down
 SURE = 0.95  # a partial that matches an expected intent this well ends the turn early
 # Turn-taking for a phone conversation: speech counts after 200 ms (shorter bursts on a
@@ -162,6 +165,7 @@ class CallRuntime:
         self._t0 = time.monotonic()
         self.listen: fi.Listen | None = None
         self._turn_open = False  # a caller turn is being recognised
+        self._paused = False  # the caller went quiet within the open turn (caller_paused)
         self._handling = False  # a finished turn is being understood
         self._understanding: asyncio.Task[None] | None = None  # the last turn's recognition
         self.hung_up = False  # the caller is gone; the call ends once their words are down
@@ -333,6 +337,8 @@ class CallRuntime:
             self.session.push(self.audio.house(frame), line)
             if self.frames % PARTIAL_EVERY == 0 and in_speech:
                 self._spawn(self._partial())
+            if not len(ended):
+                self._pause(self.endpointer.quiet_ms())
         self.audio.add(frame)
         if len(ended):
             self._on_speech_end()
@@ -404,7 +410,17 @@ class CallRuntime:
         )
         self._after_speech.clear()
 
+    def _pause(self, quiet_ms: int) -> None:
+        """Tell the engine when the caller goes quiet within a turn, and speaks again."""
+        if quiet_ms >= PAUSE_MS and not self._paused:
+            self._paused = True
+            self.session.caller_paused(True)
+        elif quiet_ms == 0 and self._paused:
+            self._paused = False
+            self.session.caller_paused(False)
+
     def _on_speech_end(self) -> None:
+        self._paused = False
         if not self._turn_open or self.listen is None:
             return
         listen = self.listen
@@ -610,6 +626,7 @@ class CallRuntime:
         self._quiet = 0
         self.digits.clear()
         self._turn_open = True
+        self._paused = False
         self.session.listen(listen)
         if self.endpointer.in_speech[0]:
             self._push_onset()  # the caller is already talking: give them what they said

@@ -147,6 +147,11 @@ class EngineSession(ABC):
         """The words to say when this engine fails: made now, by whatever will still work."""
         return self.speak(text)
 
+    def caller_paused(self, paused: bool) -> None:  # noqa: B027 - optional: a no-op by default
+        """The caller has gone quiet within their turn (True), or spoke again (False). The
+        turn may be about to end: an engine may start hearing it out, ahead of
+        :meth:`finish`. Audio pushed while paused is the pause's silence."""
+
     def converse(self, action: Converse) -> None:  # noqa: B027 - optional: a no-op by default
         """A converse state's instructions and tools (the next :meth:`listen` is its turn)."""
 

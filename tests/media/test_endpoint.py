@@ -33,6 +33,17 @@ def test_early_end_when_the_answer_is_complete() -> None:
     assert not ep.complete[0], "the hint applies to one turn only"
 
 
+def test_quiet_counts_the_silence_within_speech_only() -> None:
+    ep = Endpointer(1, EndpointConfig(onset_ms=20, hangover_ms=200))
+    run(ep, [0, 0])
+    assert ep.quiet_ms() == 0  # not in speech: no pause to speak of
+    run(ep, [1, 1, 0, 0, 0])
+    assert ep.quiet_ms() == 60
+    run(ep, [1])
+    assert ep.quiet_ms() == 0  # the caller went on
+    assert run(ep, [0] * 10) == [(9, "end")] and ep.quiet_ms() == 0
+
+
 def test_slots_are_independent() -> None:
     ep = Endpointer(3, EndpointConfig(onset_ms=40, hangover_ms=100))
     started, _ = ep.update(np.array([1, 0, 1]))

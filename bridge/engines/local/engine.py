@@ -168,6 +168,7 @@ class LocalSession(EngineSession):
         self.matcher = Matcher(flow)
         self._listen: Listen | None = None  # the open turn's
         self._audio: list[I16] = []  # the open turn's speech, for Whisper
+        self._early: asyncio.Future[Transcript | None] | None = None  # heard at a pause
 
     async def _ask(self, process: RecognitionProcess, *command: Any) -> Any:
         # A call that began while the template warmed up waits for it too.
@@ -183,7 +184,7 @@ class LocalSession(EngineSession):
     def listen(self, listen: Listen) -> None:
         if self.process is None:
             self.process = self.engine.recognition()
-        self._listen, self._audio = listen, []
+        self._listen, self._audio, self._early = listen, [], None
         self.process.post("begin", build(self.flow, listen, known))
 
     def push(self, frame: I16, line: bytes | None = None) -> None:
@@ -192,6 +193,14 @@ class LocalSession(EngineSession):
         if len(self._audio) < MAX_TURN_FRAMES:
             self._audio.append(frame)
 
+    def caller_paused(self, paused: bool) -> None:
+        """Whisper starts on the turn when the caller pauses, and is told again if they go
+        on: by the end of the hangover its transcript is mostly ready. What comes while
+        paused is silence, which it does not need."""
+        self._early = None
+        if paused and self._audio:
+            self._early = asyncio.ensure_future(self._whisper(list(self._audio)))
+
     async def partial(self) -> str:
         return "" if self.process is None else str(await self._ask(self.process, "partial"))
 
@@ -199,9 +208,9 @@ class LocalSession(EngineSession):
         if (process := self.process) is None:
             return Heard("", False, 0.0)
         started = time.perf_counter()
-        audio, self._audio = self._audio, []
-        # Whisper hears the turn at once, beside pocketsphinx's final pass.
-        whisper = asyncio.ensure_future(self._whisper(audio)) if audio else None
+        audio, self._audio, whisper, self._early = self._audio, [], self._early, None
+        if whisper is None and audio:  # the turn ended without a pause: hear it now
+            whisper = asyncio.ensure_future(self._whisper(audio))
         result: Recognition = await self._ask(process, "finish")
         if process.failed is not None:
             raise EngineError(f"speech recognition failed: {process.failed}")

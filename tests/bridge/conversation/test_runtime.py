@@ -3,6 +3,7 @@ example flows; what the bot says is recognised back from its audio."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 
@@ -181,6 +182,47 @@ class FailingEngine:
 
     async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
         return FailingSession(await engine().open(call_id, flow), self.fail_on, self.after)
+
+
+class PausesSeen(FailingSession):
+    """The real local session, and what the runtime told it of the caller's pauses."""
+
+    def __init__(self, inner: EngineSession) -> None:
+        super().__init__(inner, fail_on="")
+        self.pauses: list[bool] = []
+
+    def caller_paused(self, paused: bool) -> None:
+        self.pauses.append(paused)
+        self.inner.caller_paused(paused)
+
+
+async def test_the_engine_hears_of_a_pause_and_of_the_caller_going_on() -> None:
+    """A pause shorter than the hangover: the engine may start on the turn, is told
+    when the caller speaks again, and the turn is heard whole."""
+    seen: list[PausesSeen] = []
+
+    class Engine:
+        name = "local"
+
+        async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
+            seen.append(PausesSeen(await engine().open(call_id, flow)))
+            return seen[-1]
+
+    def trimmed(text: str) -> np.ndarray:  # the voice's own silence at either end cut
+        pcm = phone_line(synthesize(text, VOICES[1]))
+        loud = np.flatnonzero(np.abs(pcm) > 500)
+        return pcm[loud[0] : loud[-1] + 1]
+
+    pause = np.zeros(16000 * 250 // 1000, np.int16)  # > PAUSE_MS, < the 550 ms hangover
+    said = [trimmed("I would like"), pause, trimmed("to check my balance")]
+    leg = VirtualLeg([Speak(np.concatenate(said), "")])
+    events: list = []  # type: ignore[type-arg]
+    await run_call(CARDS, Engine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
+    pauses = seen[0].pauses
+    assert pauses[:2] == [True, False] and pauses[-1] is True, pauses
+    assert all(a != b for a, b in itertools.pairwise(pauses)), pauses
+    [first] = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"][:1]
+    assert {"like", "balance"} <= set(words_of(first)), first
 
 
 @pytest.mark.parametrize(("fail_on", "after"), [("finish", 0), ("speak", 3)])

@@ -109,6 +109,42 @@ async def test_a_question_at_a_yes_no_turn_is_not_a_yes(engine: LocalEngine) -> 
     await session.close()
 
 
+async def test_a_pause_starts_whisper_early_and_speech_after_it_starts_it_again(
+    engine: LocalEngine, transcriber: Transcriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard_samples: list[int] = []
+    real = transcriber.transcribe
+
+    def counted(pcm: np.ndarray) -> Transcript:
+        heard_samples.append(len(pcm))
+        return real(pcm)
+
+    monkeypatch.setattr(transcriber, "transcribe", counted)
+    session = await engine.open("call-4", CARDS)
+    assert isinstance(session, LocalSession)
+    session.listen(menu())
+    said = line("I lost my card")
+    say(session, said)
+    session.caller_paused(True)
+    say(session, np.zeros(HOUSE_RATE // 5, np.int16))  # the pause's silence
+    heard = await session.finish()
+    assert words_of(heard.text) == ["i", "lost", "my", "card"]
+    spoken = len(said) // HOUSE_FRAME * HOUSE_FRAME
+    assert heard_samples == [spoken]  # one pass, on what came before the pause
+
+    session.listen(menu())
+    first, second = line("I lost"), line("my card")
+    say(session, first)
+    session.caller_paused(True)
+    session.caller_paused(False)  # the caller went on
+    say(session, second)
+    heard = await session.finish()
+    both = (len(first) // HOUSE_FRAME + len(second) // HOUSE_FRAME) * HOUSE_FRAME
+    assert sorted(heard_samples[1:]) == [len(first) // HOUSE_FRAME * HOUSE_FRAME, both]
+    assert words_of(heard.text)[-2:] == ["my", "card"], heard
+    await session.close()
+
+
 async def test_when_whisper_fails_the_turn_keeps_pocketsphinx_words(
     engine: LocalEngine, transcriber: Transcriber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
