@@ -101,11 +101,14 @@ class LocalEngine(SpeechEngine):
     def _prepare(self) -> None:
         try:
             self.synthesizer.warm_up()
-            self.transcriber.warm_up()
             known("a")  # the pronunciation dictionary, which grammars are built from
             self.template().warmed.result(START_TIMEOUT_S)
         except Exception as exc:  # the first call will try again, and report it
             log.warning("local engine could not prepare", error=str(exc))
+        try:  # apart: without Whisper, calls go on with pocketsphinx's words alone
+            self.transcriber.warm_up()
+        except Exception as exc:
+            log.warning("whisper could not load", error=str(exc))
         finally:
             self.ready.set()
 

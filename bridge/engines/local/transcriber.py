@@ -73,8 +73,12 @@ class Transcriber:
                 from faster_whisper import WhisperModel
                 from faster_whisper.tokenizer import Tokenizer
 
+                path = self._path or model_dir()
+                if not (path / "model.bin").is_file():
+                    # faster-whisper takes any other name for a model to download.
+                    raise FileNotFoundError(f"no Whisper model in {path}")
                 whisper = WhisperModel(
-                    str(self._path or model_dir()),
+                    str(path),
                     device="cpu",
                     compute_type="int8",
                     cpu_threads=self._threads,

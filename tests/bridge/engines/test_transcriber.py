@@ -4,7 +4,9 @@ streaming half and has the last word where a grammar fits."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +161,22 @@ async def test_when_whisper_fails_the_turn_keeps_pocketsphinx_words(
     heard = await session.finish()
     assert heard.text == "i lost my card" and heard.in_grammar
     await session.close()
+
+
+async def test_an_engine_whose_whisper_cannot_load_still_hears_callers(tmp_path: Path) -> None:
+    """No model where one is expected: nothing is fetched, and calls go on with
+    pocketsphinx's words alone."""
+    with pytest.raises(FileNotFoundError, match="no Whisper model"):
+        Transcriber(path=tmp_path).warm_up()
+    engine = LocalEngine(transcriber=Transcriber(path=tmp_path))
+    assert await asyncio.to_thread(engine.ready.wait, 120)
+    warmed = engine._template is not None and engine._template.warmed.done()
+    assert warmed, "the recogniser was not prepared beside the failed Whisper"
+    try:
+        session = await engine.open("call-5", CARDS)
+        session.listen(menu())
+        say(session, line("I lost my card"))
+        assert (await session.finish()).text == "i lost my card"
+        await session.close()
+    finally:
+        engine.template().stop()
