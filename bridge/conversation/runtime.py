@@ -166,6 +166,7 @@ class CallRuntime:
         self.listen: fi.Listen | None = None
         self._turn_open = False  # a caller turn is being recognised
         self._paused = False  # the caller went quiet within the open turn (caller_paused)
+        self._closing: asyncio.Task[None] | None = None  # the engine session's close, at the end
         self._handling = False  # a finished turn is being understood
         self._understanding: asyncio.Task[None] | None = None  # the last turn's recognition
         self.hung_up = False  # the caller is gone; the call ends once their words are down
@@ -229,9 +230,12 @@ class CallRuntime:
         self._model_task = asyncio.create_task(run(), name=f"model-{self.call_id}")
 
     async def settle(self) -> None:
-        """Wait until no recognition, synthesis or lookup is in flight (virtual legs)."""
+        """Wait until no recognition, synthesis or lookup is in flight, and an ended call's
+        engine session is closed (virtual legs)."""
         while True:
             pending = {t for t in self._busy if not t.done()}
+            if self._closing is not None and not self._closing.done():
+                pending.add(self._closing)
             owes = getattr(self.session, "owes", False)  # a model still to answer
             if self.voice.quiet and not pending and not owes:
                 return
@@ -305,7 +309,9 @@ class CallRuntime:
         if self.recording is not None:
             self.recording.close()
         self.ended.set()
-        asyncio.get_running_loop().create_task(self.session.close())
+        # Kept, and waited for by settle(): a loop that ends (the CLI's) would otherwise
+        # drop the close half done, leaving the engine's socket open.
+        self._closing = asyncio.get_running_loop().create_task(self.session.close())
 
     # -- caller side ------------------------------------------------------------------
 

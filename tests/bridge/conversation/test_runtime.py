@@ -3,6 +3,7 @@ example flows; what the bot says is recognised back from its audio."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -182,6 +183,28 @@ class FailingEngine:
 
     async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
         return FailingSession(await engine().open(call_id, flow), self.fail_on, self.after)
+
+
+async def test_a_call_is_over_once_its_engine_session_is_closed() -> None:
+    """The CLI's loop ends when run_call returns: a close still under way would be
+    dropped, and an OpenAI socket left open."""
+    closed: list[bool] = []
+
+    class SlowToClose(FailingSession):
+        async def close(self) -> None:
+            await asyncio.sleep(0.2)
+            await self.inner.close()
+            closed.append(True)
+
+    class Engine:
+        name = "local"
+
+        async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
+            return SlowToClose(await engine().open(call_id, flow), fail_on="")
+
+    leg = VirtualLeg(script("#0"))
+    await run_call(CARDS, Engine(), leg, emit=lambda e: None, lookup=StaticLookup({}))  # type: ignore[arg-type]
+    assert closed == [True]
 
 
 class PausesSeen(FailingSession):

@@ -169,8 +169,10 @@ async def test_with_server_vad_the_model_ends_the_turns(fake: FakeRealtime) -> N
     c = await call(fake, script("a person please"), flow=flow)
 
     assert c.path[-1] == "to_agent" and c.leg.transfers
-    vad = fake.of("session.update")[-1]["session"]["audio"]["input"]["turn_detection"]
+    turns = [u["session"]["audio"]["input"]["turn_detection"] for u in fake.of("session.update")]
+    vad = turns[0]
     assert vad["type"] == "server_vad" and vad["interrupt_response"] is True
+    assert turns[-1] is None  # bridged to the agent: the model only listens
     assert not fake.of("input_audio_buffer.commit")  # the server committed the turn
     # Every caller frame until the transfer went to the model, silence too.
     appended = len(fake.of("input_audio_buffer.append"))
