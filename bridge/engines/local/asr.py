@@ -2,10 +2,10 @@
 
 One :class:`Recognizer` per call, used from one thread at a time (a decoder is
 not thread-safe); the engine runs each in a process of its own. Each caller turn
-activates the grammar or language model built for what the state expects. When a
-grammar cannot account for what was said the turn's text is empty, and the engine
-asks Whisper (:mod:`bridge.engines.local.transcriber`), which hears answers nobody
-anticipated far better than pocketsphinx's open vocabulary.
+activates the grammar or language model built for what the state expects. This is
+the streaming half of the engine (partials, the early end of a turn); Whisper
+(:mod:`bridge.engines.local.transcriber`) hears each turn too and, where it heard
+words, has the last one (``engine.last_word``).
 
 Two decoders, because a search sees every word of its decoder's dictionary.
 pocketsphinx gives a language model every dictionary word it lacks as an unknown

@@ -1,5 +1,5 @@
-"""The local engine: pocketsphinx recognition constrained by the flow, Whisper for what
-callers say in their own words, hibari-tts speech.
+"""The local engine: pocketsphinx streaming recognition constrained by the flow, Whisper
+for the words of each finished turn, hibari-tts speech.
 
 Nothing leaves the machine and no model is downloaded: all three ship inside their
 PyPI wheels. Each call's streaming recogniser runs in a process of its own

