@@ -17,6 +17,7 @@ from rapidfuzz import fuzz, process
 from text_to_num import alpha2digit
 
 from flows.model import SlotSpec
+from flows.nlu import yes_no
 
 DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0",
@@ -24,17 +25,8 @@ DIGIT_WORDS = {
     "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
 REPEATS = {"double": 2, "triple": 3}
-YES = {
-    "yes", "yeah", "yep", "yup", "ya", "sure", "correct", "right", "ok", "okay",
-    "absolutely", "definitely", "affirmative", "certainly", "indeed", "please",
-}  # fmt: skip
-NO = {"no", "nope", "nah", "not", "wrong", "incorrect", "never", "cancel", "negative"}
 CURRENCY = r"(?:pounds?|quid|dollars?|bucks|euros?|£|\$|€)"
 SUBUNIT = r"(?:p|pence|pennies|cents?)"
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9£$€.']+", text.lower().replace("n't", " not"))
 
 
 def spoken_numbers(text: str) -> str:
@@ -55,9 +47,19 @@ def spoken_numbers(text: str) -> str:
 
 def parse_digits(text: str, length: int | None = None) -> str | None:
     digits = "".join(re.findall(r"\d", spoken_numbers(text)))
+    if length is not None and len(digits) > length:
+        digits = unrepeated(digits, length)
     if not digits or (length is not None and len(digits) != length):
         return None
     return digits
+
+
+def unrepeated(digits: str, length: int) -> str:
+    """The digits once where a transcriber looped on them ("4111411141" for "4111":
+    Whisper can repeat a short answer until it runs out of tokens); else unchanged."""
+    head = digits[:length]
+    looped = (head * (len(digits) // length + 1))[: len(digits)]
+    return head if len(digits) >= 2 * length - 1 and digits == looped else digits
 
 
 def parse_number(text: str) -> int | float | None:
@@ -85,12 +87,7 @@ def parse_amount(text: str) -> float | None:
 
 
 def parse_yes_no(text: str) -> bool | None:
-    ws = set(words(text))
-    if ws & NO:
-        return False
-    if ws & YES or {"go", "ahead"} <= ws or {"do", "it"} <= ws:
-        return True
-    return None
+    return yes_no.answer(text)
 
 
 def parse_date(text: str, today: date) -> str | None:

@@ -26,6 +26,11 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("oh four oh one", 4, "0401"),
         ("double five two one", 4, "5521"),
         ("it's 1 2 3 4", 4, "1234"),
+        ("4-1-1-1.", 4, "4111"),  # as Whisper writes them
+        ("4, 1, 1, 1.", 4, "4111"),
+        ("4111411141", 4, "4111"),  # Whisper looping on a short answer
+        ("4111. 4111. 41", 4, "4111"),
+        ("12345", 4, None),  # not a loop: too many
         ("one two three", 4, None),  # wrong length
         ("nine nine nine", None, "999"),
         ("no idea", None, None),

@@ -1,0 +1,105 @@
+"""Yes, no or neither, in the many ways callers answer a yes/no question.
+
+Words are read without punctuation (Whisper writes "Yes." and "No, thanks."), and
+phrases before the words in them: "why not" and "no problem" are a yes, "I don't
+think so" and "hold off" a no, "not sure" neither. A caller who corrects themselves
+("no wait, yes") means the last thing said. Hedges that leave the answer open
+("maybe", "let me check", a question back) are neither: the flow asks again rather
+than act on a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+YES, NO, UNSURE = 1, -1, 0
+
+# Each phrase is matched on whole words, longest first at every position.
+PHRASES: Mapping[str, int] = {
+    phrase: answer
+    for answer, phrases in {
+        YES: [
+            "yes", "yeah", "yea", "yep", "yup", "ya", "yah", "aye", "sure", "correct",
+            "absolutely", "definitely", "affirmative", "certainly", "indeed", "exactly",
+            "okay", "ok", "okey dokey", "alright", "all right", "uh huh", "mhm", "mm hmm",
+            "go ahead", "go on", "go for it", "do it", "do that", "please do", "i do",
+            "that is it", "that is right", "that is correct", "you are right", "you bet",
+            "why not", "no problem", "no worries", "of course", "by all means",
+            "sounds good", "sounds great", "sounds right", "that would be great",
+            "that would be good", "that would be lovely", "perfect", "great", "lovely",
+            "brilliant", "spot on", "i think so", "i guess so", "i suppose so",
+            "i believe so", "i would like that", "yes please", "please block it",
+            "go ahead and", "right on", "fine", "precisely", "confirmed", "confirm",
+        ],
+        NO: [
+            "no", "nope", "nah", "naw", "negative", "incorrect", "wrong", "never",
+            "not", "do not", "did not", "is not", "not right", "not correct",
+            "not really", "not yet", "not now", "not at the moment", "not today",
+            "no thanks", "no thank you", "no way", "i do not think so", "rather not",
+            "would rather not", "hold off", "leave it", "i will pass", "pass",
+            "do not bother", "not necessary", "no need", "that is wrong",
+            "that is not it", "cancel that", "stop",
+        ],
+        UNSURE: [
+            "not sure", "unsure", "not certain", "i do not know", "do not know", "dunno",
+            "maybe", "perhaps", "possibly", "no idea", "let me think", "let me check",
+            "hang on", "hold on", "one moment", "one sec", "just a sec", "wait a minute",
+            "what happens", "what do you mean", "why", "how", "depends", "it depends",
+            "not sure yet",
+        ],
+    }.items()
+    for phrase in phrases
+}  # fmt: skip
+# Taken only when nothing else decides: "please" alone is a yes, "right" may start a
+# question ("right, and what happens then?").
+WEAK: Mapping[str, int] = {"please": YES, "right": YES, "thanks": YES, "thank you": YES}
+_LONGEST = max(len(p.split()) for p in [*PHRASES, *WEAK])
+CONTRACTIONS = {
+    "n't": " not", "'m": " am", "'re": " are", "'s": " is", "'d": " would",
+    "'ll": " will", "'ve": " have", "that'd": "that would",
+}  # fmt: skip
+
+
+NEGATORS = frozenset(["not", "do not", "did not", "is not", "never"])
+
+
+def clauses(text: str) -> list[list[str]]:
+    """Lower-case words with contractions spelled out, split where punctuation was."""
+    t = text.lower().replace("\u2019", "'").replace("can't", "can not")
+    t = t.replace("won't", "will not")
+    for short, full in CONTRACTIONS.items():
+        t = t.replace(short, full)
+    parts = re.split(r"[,.;:!?]+|\s-\s", t)
+    return [ws for part in parts if (ws := re.findall(r"[a-z0-9]+", part))]
+
+
+def answer(text: str) -> bool | None:
+    """True, False, or None when the words do not settle it."""
+    strong: list[int] = []
+    weak: list[int] = []
+    for words in clauses(text):
+        negated = False  # "don't do that": a yes phrase right after a negator is a no
+        i = 0
+        while i < len(words):
+            for n in range(min(_LONGEST, len(words) - i), 0, -1):
+                phrase = " ".join(words[i : i + n])
+                if phrase in PHRASES or phrase in WEAK:
+                    value = PHRASES.get(phrase, WEAK.get(phrase, UNSURE))
+                    if negated and value == YES:
+                        value = NO
+                    (strong if phrase in PHRASES else weak).append(value)
+                    negated = phrase in NEGATORS
+                    i += n
+                    break
+            else:
+                negated = False
+                i += 1
+    if UNSURE in strong:
+        return None
+    decided = strong or weak
+    if not decided:
+        return None
+    if text.rstrip().endswith("?") and not strong:
+        return None  # "right?" is a question back, not an answer
+    return decided[-1] == YES

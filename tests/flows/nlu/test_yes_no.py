@@ -1,0 +1,38 @@
+"""Yes/no in the forms callers use, with or without Whisper's punctuation."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.nlu.yes_no import answer
+
+YES = [
+    "yes", "Yes.", "Yeah.", "Yep!", "Sure.", "Correct.", "Please.", "Yes, please.",
+    "Yeah, go ahead.", "that's right", "Please do.", "Go on then.", "Absolutely.",
+    "That'd be great, thanks.", "Why not?", "No problem, go ahead.", "I think so.",
+    "Uh-huh.", "Of course.", "OK.", "No, wait, yes.", "No, no, please do.",
+]  # fmt: skip
+NO = [
+    "no", "No.", "Nope.", "No thanks.", "No, thank you.", "that's not right",
+    "don't do that", "Please don't.", "I don't think so.", "Not yet.", "I'd rather not.",
+    "Hold off for now.", "That is not correct.", "Yeah, no.", "Leave it for now.",
+]  # fmt: skip
+NEITHER = [
+    "maybe later", "I'm not sure.", "What happens if I do?", "Hang on, let me check my bag.",
+    "Right?", "the fourth of July", "", "Um.",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", YES)
+def test_yes(text: str) -> None:
+    assert answer(text) is True
+
+
+@pytest.mark.parametrize("text", NO)
+def test_no(text: str) -> None:
+    assert answer(text) is False
+
+
+@pytest.mark.parametrize("text", NEITHER)
+def test_neither(text: str) -> None:
+    assert answer(text) is None
