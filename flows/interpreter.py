@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +31,7 @@ from flows.model import (
     SayState,
     TransferState,
 )
+from flows.spoken import spoken_date
 
 # -- events ---------------------------------------------------------------------------
 
@@ -153,6 +154,7 @@ class Snapshot:
     ended: bool = False
     waiting_for: str = ""  # "", "caller", "lookup", "transfer"
     confirming: bool = False  # the collected value was read back; yes/no expected
+    offered: dict[str, Any] = field(default_factory=dict)  # slot values given with a request
     stack: list[str] = field(default_factory=list)  # sub-flow return states
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,6 +261,9 @@ class Interpreter:
             return self._confirmation(s, event)
         key = intent if isinstance(event, Utterance) else event.digits
         if key is not None and key in s.on:
+            if isinstance(event, Utterance) and intent in self.flow.intents:
+                own = self.flow.intents[intent].slots
+                self.snap.offered |= {k: v for k, v in event.slots.items() if k in own}
             return self._enter(s.on[key])
         if isinstance(s, AskState) and s.collect:
             value = self._slot_value(s, event)
@@ -317,6 +322,25 @@ class Interpreter:
             return digits if spec.type == "digits" else int(digits)
         return event.slots.get(s.collect)
 
+    def listening_at(self, state: str) -> Listen:
+        """What a call waiting in ``state`` listens for (tools and benchmarks ask)."""
+        s = self.flow.states[state]
+        if not isinstance(s, AskState | ConverseState):
+            raise ValueError(f"{state} does not wait for the caller")
+        return replace(self._listen(s), state=state)
+
+    def _take_offered(self, s: AskState) -> bool:
+        """Fill the state's slot from a value the caller gave with an earlier request, if
+        one is there and passes the state's ``validate``."""
+        if s.collect is None or s.collect not in self.snap.offered:
+            return False
+        self.snap.values[s.collect] = self.snap.offered.pop(s.collect)
+        check = s.validate_
+        if check is not None and not conditions.evaluate(check.if_, self.snap.values):
+            self.snap.values.pop(s.collect)
+            return False
+        return True
+
     def _retry(
         self, s: AskState | ConverseState, kind: str, why: str | None = None
     ) -> list[Action]:
@@ -332,11 +356,11 @@ class Interpreter:
                 return [Hangup()]
             return self._enter(target)
         prompts = policy.prompts or [self.snap.last_prompt]
-        text = self._render(why or prompts[min(count - 1, len(prompts) - 1)])
+        text = self._render(why or prompts[min(count - 1, len(prompts) - 1)], spoken=True)
         actions: list[Action] = [Say(text, s.sensitive)]
         if isinstance(s, AskState):
             again = s.confirm if self.snap.confirming and s.confirm else s.ask
-            actions.append(Say(self._render(again), s.sensitive))
+            actions.append(Say(self._render(again, spoken=True), s.sensitive))
         return [*actions, self._listen(s)]
 
     def _listen(self, s: AskState | ConverseState) -> Listen:
@@ -381,6 +405,14 @@ class Interpreter:
                 name = self._branch(s)
                 continue
             if isinstance(s, AskState):
+                if self._take_offered(s):  # the caller already said it
+                    if s.confirm:
+                        self.snap.confirming = True
+                        self.snap.waiting_for = "caller"
+                        return [*actions, self._say(s.confirm, s.sensitive), self._listen(s)]
+                    if s.next:
+                        name = s.next
+                        continue
                 actions.append(self._say(s.ask, s.sensitive))
                 self.snap.waiting_for = "caller"
                 return [*actions, self._listen(s)]
@@ -423,7 +455,7 @@ class Interpreter:
         return [*actions, Hangup()]
 
     def _say(self, template: str, sensitive: bool) -> Say:
-        text = self._render(template)
+        text = self._render(template, spoken=True)
         self.snap.last_prompt = text
         return Say(text, sensitive)
 
@@ -445,13 +477,21 @@ class Interpreter:
         body = _render_obj(tool.body, lambda t: self._render(t, scope))
         return Lookup(self._render(tool.url, quoted), tool.method, body, tool.timeout_ms)
 
-    def _render(self, template: str, scope: dict[str, Any] | None = None) -> str:
+    def _render(
+        self, template: str, scope: dict[str, Any] | None = None, spoken: bool = False
+    ) -> str:
+        """``template`` over the call's values; ``spoken``: for a prompt, so date slots
+        read as the flow's callers say dates (lookups get them as ISO dates)."""
         values = self.snap.values if scope is None else scope
 
         def value(m: re.Match[str]) -> str:
-            v: Any = values.get(m.group(1))
+            name = m.group(1)
+            v: Any = values.get(name)
             for part in filter(None, m.group(2).split(".")):
                 v = v.get(part) if isinstance(v, dict) else None
+            slot = self.flow.slots.get(name)
+            if spoken and not m.group(2) and slot is not None and slot.type == "date":
+                return spoken_date(str(v), self.flow.locale, self.clock().date())
             return "" if v is None else str(v)
 
         return TEMPLATE.sub(value, template)

@@ -44,7 +44,15 @@ class SlotSpec(_Strict):
 
 class IntentSpec(_Strict):
     examples: list[str] = Field(min_length=1)
-    description: str | None = None
+    description: str | None = Field(
+        None,
+        description="One line on what the caller wants; understood by meaning, like an example.",
+    )
+    slots: list[Name] = Field(
+        default_factory=list,
+        description='Slots a caller may already give with this request ("book for Friday '
+        'morning"): filled from it, so the states that collect them are not asked.',
+    )
 
 
 class ToolParam(_Strict):
@@ -252,6 +260,11 @@ class Flow(_Strict):
     flow: Name = Field(description="The flow's name.")
     version: int = Field(1, ge=1)
     description: str | None = None
+    locale: Literal["en-GB", "en-US"] = Field(
+        "en-GB",
+        description="How callers say dates here: the order a spoken date is understood in "
+        'and read back in ("the first of December" or "December first").',
+    )
     start: Name
     variables: dict[Name, VariableSpec] = Field(default_factory=dict)
     slots: dict[Name, SlotSpec] = Field(default_factory=dict)

@@ -194,10 +194,11 @@ class IntentIndex:
     def _weight(self, words: Iterable[str]) -> float:
         return sum(self.idf.get(w, self.unseen) for w in words)
 
-    def score(self, text: str, allowed: Iterable[str] | None = None) -> IntentScore:
+    def similarities(self, text: str, allowed: Iterable[str] | None = None) -> dict[str, float]:
+        """Each allowed intent's best example score for ``text`` (0 to 1)."""
         words = concepts(text)
         if not words:
-            return IntentScore(None, 0.0)
+            return {}
         mine = frozenset(words)
         grams = trigrams(words)
         only = set(allowed) if allowed is not None else None
@@ -211,13 +212,18 @@ class IntentIndex:
             word_sim = shared / (0.6 * self._weight(ex.words) + 0.4 * self._weight(mine))
             sim = 0.75 * word_sim + 0.25 * _cosine(grams, ex.grams)
             if sim > best.get(ex.intent, 0.0):
-                best[ex.intent] = sim
+                best[ex.intent] = min(1.0, sim)
+        return best
+
+    def score(self, text: str, allowed: Iterable[str] | None = None) -> IntentScore:
+        """The lexical matcher on its own (without sentence embeddings)."""
+        best = self.similarities(text, allowed)
         if not best:
             return IntentScore(None, 0.0)
-        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
-        intent, top = ranked[0]
-        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        confidence = min(1.0, top) * (1.0 - 0.5 * max(0.0, 0.1 - (top - runner_up)))
+        ranked = sorted(best.values(), reverse=True)
+        intent = max(best, key=best.__getitem__)
+        top, runner_up = ranked[0], ranked[1] if len(ranked) > 1 else 0.0
+        confidence = top * (1.0 - 0.5 * max(0.0, 0.1 - (top - runner_up)))
         if confidence < self.THRESHOLD:
             return IntentScore(None, round(confidence, 3))
         return IntentScore(intent, round(confidence, 3))

@@ -18,6 +18,7 @@ from text_to_num import alpha2digit
 
 from flows.model import SlotSpec
 from flows.nlu import yes_no
+from flows.nlu.dates import CLOCK_WORDS, read_date
 
 DIGIT_WORDS = {
     "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0",
@@ -45,8 +46,16 @@ def spoken_numbers(text: str) -> str:
     return " ".join(out)
 
 
+# "the last four are ...": a count of digits, not one of them.
+DIGIT_COUNT = re.compile(
+    r"\b(?:last|final|first)\s+(?:\w+\s+)?(?:digits?|numbers?)\b|\b(?:last|final|first)\s+\w+\b"
+    r"|\b\w+\s+(?:digits|numbers)\b",
+    re.IGNORECASE,
+)
+
+
 def parse_digits(text: str, length: int | None = None) -> str | None:
-    digits = "".join(re.findall(r"\d", spoken_numbers(text)))
+    digits = "".join(re.findall(r"\d", spoken_numbers(DIGIT_COUNT.sub(" ", text))))
     if length is not None and len(digits) > length:
         digits = unrepeated(digits, length)
     if not digits or (length is not None and len(digits) != length):
@@ -90,39 +99,87 @@ def parse_yes_no(text: str) -> bool | None:
     return yes_no.answer(text)
 
 
-def parse_date(text: str, today: date) -> str | None:
+def parse_date(text: str, today: date, day_first: bool = True) -> str | None:
     """An ISO date: "the fourth of July 1982", "next Tuesday", "12 March 1990"."""
     t = spoken_numbers(text)
-    t = re.sub(r"\b(19|20) (\d\d)\b", r"\1\2", t)  # "19 82" spoken as a year
+    found = read_date(t, today, day_first)
+    if found is not None:
+        return found.isoformat()
+    t = CLOCK_WORDS.sub(" ", t)
     base = datetime(today.year, today.month, today.day)
-    m = re.fullmatch(r"(?:on )?the (\d{1,2})(?:st|nd|rd|th)?", t.strip())
-    if m:  # a bare day of the month: the next one to come
-        day = int(m.group(1))
-        for months in range(13):
-            y, mo = divmod(today.month - 1 + months, 12)
-            try:
-                d = date(today.year + y, mo + 1, day)
-            except ValueError:
-                continue
-            if d >= today:
-                return d.isoformat()
-        return None
-    settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future", "DATE_ORDER": "DMY"}
-    found = dateparser.parse(t, languages=["en"], settings=settings)
-    if found is None:
+    settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future",
+                     "DATE_ORDER": "DMY" if day_first else "MDY"}  # fmt: skip
+    parsed = dateparser.parse(t, languages=["en"], settings=settings)
+    if parsed is None:
         from dateparser.search import search_dates
 
         hits = search_dates(t, languages=["en"], settings=settings)
-        found = hits[0][1] if hits else None
-    return found.date().isoformat() if found else None
+        parsed = hits[0][1] if hits else None
+    return parsed.date().isoformat() if parsed else None
+
+
+# Parts of the day an enum may offer, from what callers say or Whisper writes instead.
+DAY_PARTS = {
+    "morning": (r"\b(?:first thing|early|before (?:lunch|noon|midday|twelve|12)|a\.? ?m\b)", 0, 12),
+    "afternoon": (
+        r"\b(?:after (?:lunch|noon|midday|school|twelve|12)|lunchtime|p\.? ?m\b)",
+        12,
+        17,
+    ),
+    "evening": (r"\b(?:after work|tonight|late)\b", 17, 24),
+}
+CLOCK = re.compile(r"\b(\d{1,2})(?:[:.](\d\d))?\s*(a\.?\s?m|p\.?\s?m)?\b")
 
 
 def parse_enum(text: str, values: list[str]) -> str | None:
-    hit = process.extractOne(text.lower(), values, scorer=fuzz.partial_ratio, score_cutoff=85)
+    t = text.lower()
+    named = [v for v in values if re.search(rf"\b{re.escape(v.lower())}\b", t)]
+    if len(named) == 1:
+        return named[0]
+    part = _day_part(t, [v for v in values if v.lower() in DAY_PARTS])
+    if part is not None:
+        return part
+    hit = process.extractOne(t, values, scorer=fuzz.partial_ratio, score_cutoff=85)
     return hit[0] if hit else None
 
 
-def parser_for(spec: SlotSpec, today: Callable[[], date]) -> Callable[[str], Any]:
+def _day_part(text: str, parts: list[str]) -> str | None:
+    """ "after lunch" → afternoon, "10:30 a.m." → morning, where the enum has those."""
+    if not parts:
+        return None
+    t = spoken_numbers(text)
+    for m in CLOCK.finditer(t):
+        hour, suffix = int(m.group(1)), (m.group(3) or "").replace(".", "").replace(" ", "")
+        clock_words = re.match(r"\s*o.?clock", t[m.end() :]) or re.search(
+            r"(?:past|to)\s*$", t[: m.start()]
+        )
+        if hour > 23 or (not suffix and not m.group(2) and not clock_words):
+            continue
+        if suffix == "pm" and hour < 12:
+            hour += 12
+        elif not suffix and 1 <= hour <= 6:
+            hour += 12  # "half two", "at 3 o'clock": a clinic's afternoon, not the night
+        for part in parts:
+            if DAY_PARTS[part.lower()][1] <= hour < DAY_PARTS[part.lower()][2]:
+                return part
+    found = [p for p in parts if re.search(DAY_PARTS[p.lower()][0], text)]
+    return found[0] if len(found) == 1 else None
+
+
+# Words without which a sentence names no date (dateparser finds dates in "may", "now").
+DATE_CUE = re.compile(
+    r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?s?\b|\b(?:jan|feb|mar|apr|"
+    r"jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b|\bmay\s+\d|\d\w*\s+(?:of\s+)?may\b|\btoday\b|\btomorrow\b|\bweek\b|"
+    r"\d|\b(?:first|second|third|\w+teenth|\w+tieth|\w+th)\b",
+    re.IGNORECASE,
+)
+
+
+def parser_for(
+    spec: SlotSpec, today: Callable[[], date], within: bool = False, day_first: bool = True
+) -> Callable[[str], Any]:
+    """The parser for a slot's type. ``within``: the value may come inside a longer
+    request ("book me in for Friday morning"), so only clear values count."""
     match spec.type:
         case "digits":
             return lambda t: parse_digits(t, spec.length)
@@ -132,8 +189,10 @@ def parser_for(spec: SlotSpec, today: Callable[[], date]) -> Callable[[str], Any
             return parse_amount
         case "yes_no":
             return parse_yes_no
+        case "date" if within:
+            return lambda t: parse_date(t, today(), day_first) if DATE_CUE.search(t) else None
         case "date":
-            return lambda t: parse_date(t, today())
+            return lambda t: parse_date(t, today(), day_first)
         case "enum":
             return lambda t: parse_enum(t, spec.values)
         case _:

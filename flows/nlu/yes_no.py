@@ -103,3 +103,10 @@ def answer(text: str) -> bool | None:
     if text.rstrip().endswith("?") and not strong:
         return None  # "right?" is a question back, not an answer
     return decided[-1] == YES
+
+
+def plain_yes(text: str) -> bool:
+    """Nothing but a yes ("yes please", "Yeah."): no request besides."""
+    words = [w for ws in clauses(text) for w in ws]
+    yes_words = {w for p, v in [*PHRASES.items(), *WEAK.items()] if v == YES for w in p.split()}
+    return bool(words) and answer(text) is True and set(words) <= yes_words

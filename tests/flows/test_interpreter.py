@@ -88,7 +88,7 @@ def test_confirmation_read_back_yes_and_no() -> None:
     it.start()
     it.handle(Utterance("book", intent="book"))
     acts = it.handle(Utterance("next tuesday", slots={"day": "2026-12-01"}))
-    assert acts[0] == Say("That's 2026-12-01, is that right?")
+    assert acts[0] == Say("That's Tuesday the first of December, is that right?")
     listen = acts[-1]
     assert isinstance(listen, Listen) and listen.slot == CONFIRM_SLOT
     assert listen.slot_type == "yes_no" and it.state == "ask_day"
@@ -96,8 +96,47 @@ def test_confirmation_read_back_yes_and_no() -> None:
     assert acts[0] == Say("Which day would suit you?") and "day" not in it.snap.values
     it.handle(Utterance("friday", slots={"day": "2026-11-27"}))
     unclear = it.handle(Utterance("hmm"))
-    assert unclear[1] == Say("That's 2026-11-27, is that right?")  # re-asks the read-back
+    assert unclear[1] == Say("That's Friday the twenty-seventh of November, is that right?")
     assert path(it.handle(Dtmf("1"))) == ["ask_time"] and it.snap.values["day"] == "2026-11-27"
+
+
+def test_a_read_back_says_the_date_as_the_flows_callers_do() -> None:
+    american = APPTS.model_copy(update={"locale": "en-US"})
+    for flow, said in [
+        (APPTS, "Tuesday the first of December"),
+        (american, "Tuesday, December first"),
+    ]:
+        it = Interpreter(flow, clock=lambda: TUESDAY_NOON)
+        it.start()
+        it.handle(Utterance("book", intent="book"))
+        acts = it.handle(Utterance("next tuesday", slots={"day": "2026-12-01"}))
+        assert acts[0] == Say(f"That's {said}, is that right?")
+    it.handle(Dtmf("1"))
+    it.handle(Utterance("morning", slots={"time_of_day": "morning"}))
+    booking = it.handle(Utterance("yes", slots={"confirmed": True}))[-1]
+    assert isinstance(booking, Lookup) and booking.body["day"] == "2026-12-01"  # ISO for lookups
+
+
+def test_a_request_that_names_its_slots_is_not_asked_for_them_again() -> None:
+    it = Interpreter(APPTS, clock=lambda: TUESDAY_NOON)
+    it.start()
+    acts = it.handle(
+        Utterance("friday morning please", intent="book",
+                  slots={"day": "2026-11-27", "time_of_day": "morning"})
+    )  # fmt: skip
+    # The day is read back (the state confirms it); the time of day is not asked at all.
+    assert Say("That's Friday the twenty-seventh of November, is that right?") in acts
+    assert path(it.handle(Utterance("yes", slots={CONFIRM_SLOT: True}))) == ["ask_time", "confirm"]
+    assert it.snap.values["time_of_day"] == "morning" and not it.snap.offered
+
+
+def test_a_slot_the_intent_does_not_list_is_not_taken_from_its_request() -> None:
+    it = Interpreter(CARDS)
+    it.start()
+    acts = it.handle(Utterance("I lost my card yesterday", intent="lost_card",
+                               slots={"dob": "2026-11-23"}))  # fmt: skip
+    assert Say("To check it's you, what is your date of birth?") in acts
+    assert "dob" not in it.snap.values
 
 
 def test_failed_lookup_and_transfer_paths() -> None:

@@ -59,8 +59,7 @@ def test_paraphrases_not_in_the_examples() -> None:
 
 @pytest.mark.parametrize(("m", "text"), OUT_OF_SCOPE)
 def test_out_of_scope_is_no_match(m: Matcher, text: str) -> None:
-    got = m.match(text)
-    assert got.intent is None and got.confidence < 0.45
+    assert m.match(text).intent is None
 
 
 def test_exact_examples_score_highest() -> None:

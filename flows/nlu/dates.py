@@ -1,0 +1,120 @@
+"""Dates as callers say them and as Whisper writes them down.
+
+dateparser reads a clean date well and a sentence around one badly: in "first thing
+on Monday" it finds the first of the month, in "Thursday the 3rd" this month's 3rd
+even when that is past, in "eighty-seven" the year 2087. The forms callers use are
+few, so they are read here first, on the text with its number words as digits
+(:func:`flows.nlu.slots.spoken_numbers`):
+
+- a day and a month, with or without a year: "the 4th of July 1982", "July 4th",
+  "the 21st of the 6th, 93";
+- a weekday with a day of the month ("Thursday the 3rd"), or a day alone ("the
+  30th"): the next such date from today;
+- "today", "tomorrow", "the day after tomorrow", "a week on Friday" (UK: Friday
+  of next week);
+- two-digit years: the century that puts the year no more than ten years ahead.
+
+Anything else goes to dateparser, relative to the call's own today, with days before
+months (en-GB) or months before days (en-US).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")  # fmt: skip
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_YEAR = r"(?:,?\s*(?:in\s+)?'?(\d{4}|\d{2})\b)?"
+# Times of day that dateparser would read as a day of the month.
+CLOCK_WORDS = re.compile(
+    r"\b(?:(?:first|1st) thing|(?:after|before|around|about|at|by|from)\s+\d{1,2}(?:[:.]\d\d)?"
+    r"(?:\s*[ap]\.?\s?m\.?)?|\d{1,2}(?:[:.]\d\d)?\s*(?:[ap]\.?\s?m\b\.?|o.?clock)|"
+    r"(?:half|quarter)\s+(?:past|to)\s+\d{1,2})",
+    re.IGNORECASE,
+)
+
+
+def full_year(digits: str, today: date) -> int:
+    year = int(digits)
+    if len(digits) == 4:
+        return year
+    year += 2000
+    return year - 100 if year > today.year + 10 else year
+
+
+def _month(name: str) -> int:
+    return next(i for i, m in enumerate(MONTHS, 1) if m.startswith(name[:3].lower()))
+
+
+def _next_day_of_month(day: int, today: date, weekday: int | None = None) -> date | None:
+    """The first date from today with this day of the month (and weekday, if named)."""
+    fallback = None
+    for months in range(13):
+        y, mo = divmod(today.month - 1 + months, 12)
+        try:
+            d = date(today.year + y, mo + 1, day)
+        except ValueError:
+            continue
+        if d < today:
+            continue
+        if weekday is None or d.weekday() == weekday:
+            return d
+        fallback = fallback or d
+    return fallback
+
+
+def _dated(year: int | None, month: int, day: int, today: date) -> date | None:
+    try:
+        if year is not None:
+            return date(year, month, day)
+        d = date(today.year, month, day)
+        return d if d >= today else date(today.year + 1, month, day)
+    except ValueError:
+        return None
+
+
+def read_date(text: str, today: date, day_first: bool = True) -> date | None:
+    """The date in ``text`` (number words already digits), or None if it names none
+    of the forms above."""
+    t = CLOCK_WORDS.sub(" ", text.lower().replace("\u2019", "'"))
+    t = re.sub(r"\b(19|20) (\d\d)\b", r"\1\2", t)  # "19 82" spoken as a year
+    if re.search(r"\bday after tomorrow\b", t):
+        return today + timedelta(days=2)
+    if re.search(r"\ba week (?:on |from )?tomorrow\b", t):
+        return today + timedelta(days=8)
+    if re.search(r"\btomorrow\b", t):
+        return today + timedelta(days=1)
+    if re.search(r"\btoday\b", t):
+        return today
+    weekday = next((i for i, w in enumerate(WEEKDAYS) if re.search(rf"\b{w[:3]}\w*day\b", t)), None)
+    m = (
+        re.search(rf"\ba week (?:on|from) (?:this )?{WEEKDAYS[weekday]}\b", t)
+        if weekday is not None
+        else None
+    )
+    if m and weekday is not None:
+        ahead = (weekday - today.weekday()) % 7 or 7
+        return today + timedelta(days=ahead + 7)
+    # "the 21st of the 6th, 93": a month by its number, day first as UK callers say it
+    m = re.search(rf"\b{_DAY}\s+of\s+the\s+(\d{{1,2}})(?:st|nd|rd|th)?{_YEAR}", t)
+    if m and 1 <= int(m.group(2)) <= 12:
+        year = full_year(m.group(3), today) if m.group(3) else None
+        return _dated(year, int(m.group(2)), int(m.group(1)), today)
+    day_month = re.search(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}{_YEAR}", t)
+    month_day = re.search(rf"\b{_MONTH}\s+(?:the\s+)?{_DAY}(?!\d){_YEAR}", t)
+    if day_month and (day_first or not month_day):
+        day, month, year_digits = day_month.group(1), day_month.group(2), day_month.group(3)
+    elif month_day:
+        month, day, year_digits = month_day.group(1), month_day.group(2), month_day.group(3)
+    else:
+        m = re.search(rf"\bthe\s+{_DAY}\b", t)
+        if m and not re.search(_MONTH, t.replace("may i", "")):
+            found = _next_day_of_month(int(m.group(1)), today, weekday)
+            return found
+        return None
+    year = full_year(year_digits, today) if year_digits else None
+    return _dated(year, _month(month), int(day), today)
