@@ -87,7 +87,7 @@ def read_set(name: str) -> list[Line]:
                 "intent" in d,
                 d.get("slots") or {},
                 d.get("style", ""),
-            )  # fmt: skip
+            )
         )
     return rows
 
@@ -194,12 +194,21 @@ def calibrate(lines: list[Line]) -> tuple[float, float, float]:
         words = m.index.similarities(ln.said, allowed)
         meaning = m.semantic.similarities(ln.said, allowed)
         keys = sorted(meaning.keys() | words.keys())
-        rows.append((ln.intent, keys, np.array([words.get(k, 0.0) for k in keys]),
-                     np.array([meaning.get(k, 0.0) for k in keys]), m.elsewhere.nearest(ln.said)))  # fmt: skip
+        rows.append(
+            (
+                ln.intent,
+                keys,
+                np.array([words.get(k, 0.0) for k in keys]),
+                np.array([meaning.get(k, 0.0) for k in keys]),
+                m.elsewhere.nearest(ln.said),
+            )
+        )
     best = (-1, 0.0, 0.0, 0.0)
     for w in np.arange(0.3, 1.01, 0.05):
-        tops = [(want, keys, (w * sem + (1 - w) * lex), sem, other)
-                for want, keys, lex, sem, other in rows]  # fmt: skip
+        tops = [
+            (want, keys, (w * sem + (1 - w) * lex), sem, other)
+            for want, keys, lex, sem, other in rows
+        ]
         for margin in np.arange(-0.1, 0.21, 0.02):
             for t in np.arange(0.0, 0.7, 0.01):
                 right = 0
@@ -274,10 +283,14 @@ async def cut_offs(
             [Speak(audio_of(line, i), line.said), Silence(1500), HangUp()], realtime=True
         )
         async with gate:
-            await run_call(flow, engine, leg, emit=events.append, lookup=StaticLookup({}),
-                           clock=lambda: NOON)  # fmt: skip
-        finals = [e.text for e in events  # type: ignore[attr-defined]
-                  if e.type == "transcript.final" and getattr(e, "speaker", "") == "caller"]  # fmt: skip
+            await run_call(
+                flow, engine, leg, emit=events.append, lookup=StaticLookup({}), clock=lambda: NOON
+            )
+        finals = [
+            e.text
+            for e in events  # type: ignore[attr-defined]
+            if e.type == "transcript.final" and getattr(e, "speaker", "") == "caller"
+        ]
         if len(finals) != 1:
             cut.append(f"{line.id}: {line.text!r} heard as {finals!r}")
 

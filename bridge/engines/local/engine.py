@@ -66,6 +66,8 @@ def last_word(grammar: str, whisper: Transcript | None, understood: Callable[[st
     pocketsphinx heard something."""
     if whisper is None or not whisper.text:
         return grammar
+    if whisper.looped and grammar:  # a decoding loop: the streaming words are surer
+        return grammar
     if not grammar or understood(whisper.text) or whisper.avg_logprob >= MIN_AVG_LOGPROB:
         return whisper.text
     return grammar
@@ -203,6 +205,13 @@ class LocalSession(EngineSession):
         self._early = None
         if paused and self._audio:
             self._early = asyncio.ensure_future(self._whisper(list(self._audio)))
+
+    async def words_at_pause(self) -> str | None:
+        early = self._early
+        if early is None:
+            return None
+        heard = await asyncio.shield(early)  # finish() may still want it
+        return heard.text if heard is not None else None
 
     async def partial(self) -> str:
         return "" if self.process is None else str(await self._ask(self.process, "partial"))

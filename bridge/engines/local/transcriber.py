@@ -21,7 +21,9 @@ Thread-safe: CTranslate2 releases the GIL, and ``workers`` turns are heard at on
 from __future__ import annotations
 
 import math
+import re
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,56 @@ TOKENS_PER_S = 8  # far above speech (3-4 words a second): a bound on a runaway 
 NO_SPEECH_PROB, MIN_AVG_LOGPROB, SILENCE_PROB = 0.6, -1.0, 0.8
 
 
+LOOP_COMPRESSION = 2.4  # Whisper's own test: text that gzips this well is a decoding loop
+
+
 @dataclass(frozen=True)
 class Transcript:
     text: str
     no_speech_prob: float
     avg_logprob: float
+    looped: bool = False  # the decoder repeated itself; ``text`` keeps one copy
+
+
+def without_loops(text: str) -> tuple[str, bool]:
+    """``text`` with a decoding loop cut to one copy, and whether there was one.
+
+    tiny.en can repeat a short answer until it runs out of tokens ("4, 1, 1, 1, 4, 1, 1,
+    1, 4, 1"; one word seven times). A run of two or more words said again at once, or
+    one word five times over, is a loop; a word said twice or thrice ("no, no, no"; the
+    digits "1 1 1") is speech and stays. Whisper's compression-ratio test flags what
+    the run test misses."""
+    words = text.split()
+    bare = [re.sub(r"[^\w']", "", w.lower()) for w in words]
+    looped = False
+    i = 0
+    while i < len(bare):
+        cut = 0
+        for size in range(1, (len(bare) - i) // 2 + 1):
+            unit = bare[i : i + size]
+            n = 1
+            while bare[i + n * size : i + (n + 1) * size] == unit:
+                n += 1
+            spoken = len(set(unit)) >= 2 or (size == 1 and n >= 5)
+            # Digits may repeat in a real number: a digit slot's parser knows its length.
+            if n >= 2 and spoken and not all(w.isdigit() for w in unit):
+                cut = n * size - size  # keep one copy; a partial copy after it goes too
+                tail = bare[i + n * size : i + (n + 1) * size]
+                if tail and unit[: len(tail)] == tail:
+                    cut += len(tail)
+                break
+        if cut:
+            del (
+                words[i + len(unit) : i + len(unit) + cut],
+                bare[i + len(unit) : i + len(unit) + cut],
+            )
+            looped = True
+        i += 1
+    joined = " ".join(words)
+    raw = text.encode()
+    if len(raw) > 24 and len(raw) / len(zlib.compress(raw)) > LOOP_COMPRESSION:
+        looped = True
+    return joined, looped
 
 
 def model_dir() -> Path:
@@ -110,8 +157,8 @@ class Transcriber:
         # CTranslate2 divides the summed log-probability by the length; Whisper's test
         # takes the sum over the tokens and the end.
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-        text = tokenizer.decode(tokens).strip()
+        text, looped = without_loops(tokenizer.decode(tokens).strip())
         p = result.no_speech_prob
         if p > SILENCE_PROB or (p > NO_SPEECH_PROB and avg_logprob < MIN_AVG_LOGPROB):
             text = ""
-        return Transcript(text, result.no_speech_prob, avg_logprob)
+        return Transcript(text, result.no_speech_prob, avg_logprob, looped)
