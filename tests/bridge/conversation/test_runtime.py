@@ -248,6 +248,47 @@ async def test_the_engine_hears_of_a_pause_and_of_the_caller_going_on() -> None:
     assert {"like", "balance"} <= set(words_of(first)), first
 
 
+class PrefixHeard(FailingSession):
+    """The real session, but its streaming words are a two-word prefix that matches an
+    intent outright, and Whisper's words at the pause trail off: the cut-off callers met."""
+
+    def __init__(self, inner: EngineSession, at_pause: str) -> None:
+        super().__init__(inner, fail_on="")
+        self.at_pause = at_pause
+
+    async def partial(self) -> str:
+        return "agent"
+
+    async def words_at_pause(self) -> str | None:
+        return self.at_pause
+
+
+@pytest.mark.parametrize(("at_pause", "whole"), [("Speak to...", True), ("I lost my card.", False)])
+async def test_a_prefix_does_not_end_the_turn_at_a_pause(at_pause: str, whole: bool) -> None:
+    """The caller pauses 450 ms (under the hangover) mid-sentence. A streaming prefix
+    that matches an intent never ends the turn early; a whole sentence heard at the
+    pause does (the rest is then a turn of its own)."""
+
+    class Engine:
+        name = "local"
+
+        async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
+            return PrefixHeard(await engine().open(call_id, flow), at_pause)
+
+    def trimmed(text: str) -> np.ndarray:
+        pcm = phone_line(synthesize(text, VOICES[1]))
+        loud = np.flatnonzero(np.abs(pcm) > 500)
+        return pcm[loud[0] : loud[-1] + 1]
+
+    pause = np.zeros(16000 * 450 // 1000, np.int16)  # the VAD holds on ~100 ms of it
+    said = [trimmed("speak to"), pause, trimmed("someone about my card")]
+    leg = VirtualLeg([Speak(np.concatenate(said), ""), HangUp()], realtime=True)
+    events: list = []  # type: ignore[type-arg]
+    await run_call(CARDS, Engine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
+    finals = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"]
+    assert ("someone" in words_of(finals[0])) is whole, finals
+
+
 @pytest.mark.parametrize(("fail_on", "after"), [("finish", 0), ("speak", 3)])
 async def test_engine_failure_falls_back_to_a_person_never_silence(
     fail_on: str, after: int

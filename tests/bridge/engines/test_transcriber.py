@@ -14,7 +14,7 @@ import pytest
 from bridge.engines.base import EngineSession
 from bridge.engines.local.engine import LocalEngine, LocalSession, last_word
 from bridge.engines.local.grammar import words_of
-from bridge.engines.local.transcriber import Transcriber, Transcript
+from bridge.engines.local.transcriber import Transcriber, Transcript, without_loops
 from flows.interpreter import CONFIRM_SLOT, Interpreter, Listen
 from flows.nlu.slots import parse_yes_no
 from media.format import HOUSE_FRAME, HOUSE_RATE
@@ -180,3 +180,24 @@ async def test_an_engine_whose_whisper_cannot_load_still_hears_callers(tmp_path:
         await session.close()
     finally:
         engine.template().stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "want", "looped"),
+    [
+        ("I lost my card. I lost my card. I lost my card.", "I lost my card.", True),
+        ("Balance. Balance. Balance. Balance. Balance. Balance. Balance.", "Balance.", True),
+        ("four one one one four one one one four one", "four one one one", True),
+        ("No, no, no.", "No, no, no.", False),  # said thrice: speech, not a loop
+        ("1 1 1 1", "1 1 1 1", False),  # a real number may repeat its digits
+        ("I lost my card at the station.", "I lost my card at the station.", False),
+    ],
+)
+def test_a_decoding_loop_is_cut_to_one_copy(text: str, want: str, looped: bool) -> None:
+    assert without_loops(text) == (want, looped)
+
+
+def test_the_streaming_words_win_over_a_whisper_loop() -> None:
+    loop = Transcript("Balance.", 0.1, -0.3, looped=True)
+    assert last_word("balance please", loop, lambda text: True) == "balance please"
+    assert last_word("", loop, lambda text: True) == "Balance."  # nothing better heard

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.interpreter import Listen
 from flows.loader import load
 from flows.nlu import Matcher
 
@@ -78,3 +79,76 @@ def test_only_the_intents_the_state_expects() -> None:
     assert CARDS.match("book an appointment", listen).intent is None
     narrowed = Listen("menu", intents=("agent",))
     assert CARDS.match("what is my balance", narrowed).intent is None
+
+
+def test_meaning_without_shared_words() -> None:
+    """No example shares a content word with these: only the embedding can tell."""
+    menu = Listen("menu", intents=("balance", "lost_card", "agent", "repeat"))
+    assert CARDS.match("a thief had my Visa at the petrol station", menu).intent == "lost_card"
+    assert CARDS.match("am I overdrawn right now", menu).intent == "balance"
+    lexical = Matcher(CARDS.flow, semantic=False)
+    assert lexical.match("a thief had my Visa at the petrol station", menu).intent is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I need to activate my new card", "I want to pay my credit card bill",
+     "my card keeps getting declined"],
+)  # fmt: skip
+def test_a_near_request_the_state_does_not_handle_is_none(text: str) -> None:
+    """Same topic as an intent (a card), another request: none of these."""
+    menu = Listen("menu", intents=("balance", "lost_card", "agent", "repeat"))
+    assert CARDS.match(text, menu).intent is None
+
+
+BILLS = """
+flow: bills
+start: menu
+intents:
+  pay_bill: { examples: ["pay a bill", "make a payment", "pay what I owe"] }
+  agent: { examples: ["talk to a person"] }
+defaults: { no_match: { then: bye }, no_input: { then: bye } }
+states:
+  menu:
+    ask: "Pay a bill or talk to someone?"
+    intents: [pay_bill, agent]
+    on: { pay_bill: bye, agent: bye }
+  bye: { hangup: "Bye." }
+"""
+
+
+def test_a_flow_that_handles_a_request_keeps_its_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The requests elsewhere that mean one of the flow's own intents are left out."""
+    from flows.loader import loads
+    from flows.nlu import elsewhere
+
+    flow = loads(BILLS, "bills.yaml")
+    assert Matcher(flow).match("I need to pay my bill").intent == "pay_bill"
+    monkeypatch.setattr(elsewhere, "OVERLAP", 1.01)  # keep every request elsewhere
+    assert Matcher(flow).match("I need to pay my bill").intent is None
+
+
+def test_a_yes_to_a_question_that_offers_one_thing_is_that_thing() -> None:
+    greet = Listen("greet", intents=("book", "agent"))
+    for said in ["Yeah, go on.", "Yes please.", "Sure."]:
+        assert APPTS.match(said, greet).intent == "book", said
+    assert APPTS.match("the football was great last night", greet).intent is None
+
+
+def test_a_request_brings_its_own_slots() -> None:
+    greet = Listen("greet", intents=("book", "agent"))
+    u = APPTS.match("can I come in on Friday morning to see the nurse", greet)
+    assert u.intent == "book"
+    assert u.slots["time_of_day"] == "morning" and u.slots["day"] is not None
+    plain = APPTS.match("I'd like to make an appointment", greet)
+    assert plain.intent == "book" and plain.slots == {}
+
+
+def test_a_global_intent_at_a_slot_state_must_be_clear() -> None:
+    """At a yes/no question, "no, don't do that" is the answer, not a weak "repeat"."""
+    confirm = Listen(
+        "block_card", intents=("agent", "repeat"), slot="confirmed", slot_type="yes_no"
+    )
+    u = CARDS.match("no, don't do that", confirm)
+    assert u.intent is None and u.slots == {"confirmed": False}
+    assert CARDS.match("can I talk to a person", confirm).intent == "agent"

@@ -1,0 +1,39 @@
+"""Dates in the forms UK and US callers say them, and as Whisper writes them."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from flows.nlu.slots import parse_date
+
+TODAY = date(2026, 11, 24)  # a Tuesday
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("um, second of February, eighty-seven", "1987-02-02"),  # a two-digit year
+        ("it's the 21st of the 6th, 93", "1993-06-21"),
+        ("seventh of May, forty-nine", "1949-05-07"),
+        ("4th of July, 1982.", "1982-07-04"),
+        ("Thursday the 3rd", "2026-12-03"),  # this month's 3rd is past
+        ("Monday the 7th", "2026-12-07"),
+        ("Could we do the 30th?", "2026-11-30"),
+        ("the 22nd of December, before Christmas", "2026-12-22"),
+        ("a week on Friday", "2026-12-04"),
+        ("a week tomorrow", "2026-12-02"),
+        ("the day after tomorrow", "2026-11-26"),
+        ("Could I get an appointment first thing on Monday?", "2026-11-30"),
+        ("sometime after two on Thursday", "2026-11-26"),
+    ],
+)
+def test_uk_forms(text: str, want: str) -> None:
+    assert parse_date(text, TODAY) == want
+
+
+def test_the_order_of_numbers_follows_the_locale() -> None:
+    assert parse_date("3/4/2027", TODAY) == "2027-04-03"
+    assert parse_date("3/4/2027", TODAY, day_first=False) == "2027-03-04"
+    assert parse_date("July 4th, 1982", TODAY, day_first=False) == "1982-07-04"
