@@ -231,11 +231,20 @@ def voice_for(i: int) -> Any:
     return VOICES[i % 3]  # hibari at 0.85, 1.0 and 1.25 times its speed
 
 
+def trimmed(pcm: np.ndarray) -> np.ndarray:
+    """Speech without the synthesiser's leading and trailing silence (hibari starts
+    every sentence with ~255 ms of it)."""
+    loud = np.flatnonzero(np.abs(pcm) > 500)
+    return pcm[loud[0] : loud[-1] + 1] if len(loud) else pcm
+
+
 def audio_of(line: Line, i: int) -> np.ndarray:
     from media.line import phone_line
     from tests.audio import synthesize
 
     parts = [synthesize(p.strip(), voice_for(i)) for p in line.text.split("|")]
+    if len(parts) > 1:  # the voice's own silence either side would lengthen the pause
+        parts = [trimmed(p) for p in parts]
     gap = np.zeros(16 * PAUSE_MS, np.int16)
     joined = [parts[0]]
     for p in parts[1:]:
