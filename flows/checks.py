@@ -119,6 +119,20 @@ def _references(flow: Flow, src: Source) -> list[Problem]:
                     value=is_value,
                 )
             )
+    sensitive = {s.collect for s in flow.states.values()
+                 if isinstance(s, AskState) and s.sensitive and s.collect}  # fmt: skip
+    for intent, spec in flow.intents.items():
+        for i, slot in enumerate(spec.slots):
+            path = ("intents", intent, "slots", i)
+            if slot not in flow.slots:
+                out.append(src.problem(path, f"unknown slot `{slot}`",
+                                       _suggest(slot, list(flow.slots)), value=True))  # fmt: skip
+            elif slot in sensitive:
+                out.append(src.problem(
+                    path, f"`{slot}` is collected in a sensitive state",
+                    "a sensitive value is only taken where it is asked for: remove it here",
+                    value=True,
+                ))  # fmt: skip
     for name, s in flow.states.items():
         if isinstance(s, ConverseState):
             for i, tool in enumerate(s.converse.tools):

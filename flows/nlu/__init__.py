@@ -23,7 +23,7 @@ from flows.nlu.encoder import EncoderUnavailable, SentenceEncoder, shared
 from flows.nlu.intents import IntentIndex, IntentScore
 from flows.nlu.semantic import SemanticIndex, top_two
 from flows.nlu.slots import parser_for
-from flows.nlu.yes_no import plain_yes
+from flows.nlu.yes_no import plain, plain_yes
 
 __all__ = ["IntentIndex", "IntentScore", "Matcher"]
 
@@ -70,8 +70,11 @@ class Matcher:
     def intent(self, text: str, allowed: Iterable[str] | None = None) -> IntentScore:
         """The best allowed intent for ``text``, or None below the threshold."""
         yes = [k for k in self.yes_intents if allowed is None or k in allowed]
-        if len(yes) == 1 and plain_yes(text):
+        said = plain(text)
+        if said is True and len(yes) == 1:
             return IntentScore(yes[0], 1.0)
+        if said is False:  # "no, that's all": whatever was asked, no request in it
+            return IntentScore(None, 0.0)
         if self.semantic is None:
             return self.index.score(text, allowed)
         allowed = None if allowed is None else tuple(allowed)

@@ -104,6 +104,13 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
     if m and 1 <= int(m.group(2)) <= 12:
         year = full_year(m.group(3), today) if m.group(3) else None
         return _dated(year, int(m.group(2)), int(m.group(1)), today)
+    # "twelve oh five seventy-eight", "01/10/65": day, month and year as numbers alone
+    numeric = re.sub(r"\b0 (\d)\b", r"0\1", t)
+    m = re.fullmatch(r"\W*(\d{1,2})[\s,/.-]+(\d{1,2})[\s,/.-]+(\d{4}|\d{2})\W*", numeric)
+    if m:
+        first, second = int(m.group(1)), int(m.group(2))
+        day, month = (first, second) if day_first else (second, first)
+        return _dated(full_year(m.group(3), today), month, day, today) if month <= 12 else None
     day_month = re.search(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}{_YEAR}", t)
     month_day = re.search(rf"\b{_MONTH}\s+(?:the\s+)?{_DAY}(?!\d){_YEAR}", t)
     if day_month and (day_first or not month_day):

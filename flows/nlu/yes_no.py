@@ -74,11 +74,22 @@ def clauses(text: str) -> list[list[str]]:
     return [ws for part in parts if (ws := re.findall(r"[a-z0-9]+", part))]
 
 
+# A question back ("Will that stop my direct debits?") is neither, whatever its words.
+QUESTION_STARTS = frozenset({
+    "will", "would", "what", "how", "can", "could", "is", "are", "does", "do", "did",
+    "why", "when", "where", "who", "which", "should", "shall",
+})  # fmt: skip
+
+
 def answer(text: str) -> bool | None:
     """True, False, or None when the words do not settle it."""
+    found = clauses(text)
+    asked = text.rstrip().endswith("?") and found and found[0][0] in QUESTION_STARTS
+    if asked and " ".join(found[0][:2]) not in PHRASES:  # "Why not?" is an answer
+        return None
     strong: list[int] = []
     weak: list[int] = []
-    for words in clauses(text):
+    for words in found:
         negated = False  # "don't do that": a yes phrase right after a negator is a no
         i = 0
         while i < len(words):
@@ -105,8 +116,22 @@ def answer(text: str) -> bool | None:
     return decided[-1] == YES
 
 
+def plain(text: str) -> bool | None:
+    """True for nothing but a yes ("yes please", "Yeah."), False for nothing but a no
+    ("Er, no, I don't think so."), None for anything with more in it."""
+    said = answer(text)
+    if said is None:
+        return None
+    words = {w for ws in clauses(text) for w in ws} - FILLERS
+    lexicon = {w for p, v in [*PHRASES.items(), *WEAK.items()]
+               if v == (YES if said else NO) for w in p.split()}  # fmt: skip
+    if said is False:
+        lexicon |= {"i", "think", "so", "that", "is", "all", "it", "thanks", "thank", "you"}
+    return said if words and words <= lexicon else None
+
+
 def plain_yes(text: str) -> bool:
-    """Nothing but a yes ("yes please", "Yeah."): no request besides."""
-    words = [w for ws in clauses(text) for w in ws]
-    yes_words = {w for p, v in [*PHRASES.items(), *WEAK.items()] if v == YES for w in p.split()}
-    return bool(words) and answer(text) is True and set(words) <= yes_words
+    return plain(text) is True
+
+
+FILLERS = frozenset({"um", "uh", "er", "erm", "ah", "oh", "hmm", "well"})

@@ -268,3 +268,19 @@ def test_published_schema_is_current() -> None:
     assert published == json_schema(), (
         "run: callbridge flows schema > flows/schema/flow.schema.json"
     )
+
+
+def test_an_intents_slots_must_exist_and_not_be_sensitive() -> None:
+    head = HEAD.replace(
+        '  yes: { examples: ["yes", "yeah"] }',
+        '  yes: { examples: ["yes", "yeah"], slots: [pin, pim] }',
+    )
+    states = (
+        "  menu:\n    ask: Hi\n    intents: [yes]\n    on: { yes: card }\n"
+        "  card:\n    ask: Your PIN?\n    collect: pin\n    sensitive: true\n    next: bye\n"
+        "  bye:\n    hangup: Bye\n"
+    )
+    found = problems(states, head)
+    messages = sorted(p.message for p in found)
+    assert messages == ["`pin` is collected in a sensitive state", "unknown slot `pim`"], found
+    assert {p.line for p in found} == {6}
