@@ -163,6 +163,7 @@ def _intent_line(flow: Flow, intent: str) -> str:
     spec = flow.intents.get(intent)
     if spec is None:
         return f"{intent}."
-    if spec.description:
-        return f"{intent}: {spec.description}"
-    return f"{intent}: e.g. " + "; ".join(f'"{e}"' for e in spec.examples[:3])
+    examples = "e.g. " + "; ".join(f'"{e}"' for e in spec.examples[:3])
+    if spec.description:  # what it means, and how callers say it
+        return f"{intent}: {spec.description.rstrip('.')} ({examples})."
+    return f"{intent}: {examples}"
