@@ -50,7 +50,6 @@ from bridge.events.schema import (
 from flows import interpreter as fi
 from flows.model import Flow
 from flows.nlu import Matcher
-from flows.nlu.complete import sounds_complete
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import FRAME_MS, HOUSE_FRAME
 from media.inbound import InboundAudio
@@ -71,10 +70,11 @@ PARTIAL_EVERY = 10  # frames between checks of whether the answer is already com
 # hangover, so a final pass that starts then is mostly over when the turn ends.
 PAUSE_MS = 100
 LAST_WORDS_S = 3.0  # after a hang-up, how long the words already said may take to write down
-SURE = 0.8  # what a pause's words must match an expected intent by to end the turn early
 # Turn-taking for a phone conversation: speech counts after 200 ms (shorter bursts on a
 # noisy line are not a caller interrupting), the turn ends after 550 ms of silence, or
-# 200 ms once the words so far already answer the question (a complete sentence).
+# 200 ms once the words so far are a whole answer by their form (all the digits, a yes
+# or a no). Not on an intent: "I lost my card | somewhere on the bus" is a whole
+# sentence at its pause, and the caller has more to say.
 ENDPOINT = EndpointConfig(onset_ms=200, hangover_ms=550, early_hangover_ms=200)
 
 
@@ -422,25 +422,9 @@ class CallRuntime:
         if quiet_ms >= PAUSE_MS and not self._paused:
             self._paused = True
             self.session.caller_paused(True)
-            self._spawn(self._complete_at_pause())
         elif quiet_ms == 0 and self._paused:
             self._paused = False
             self.session.caller_paused(False)
-            self.endpointer.set_complete(0, False)  # they had more to say
-
-    async def _complete_at_pause(self) -> None:
-        """End the turn early when what the caller said up to this pause is a whole
-        answer to an intent question: Whisper's sentence, not a streaming prefix (the
-        first words of "I'd like to | know my balance" can score an intent fully)."""
-        listen = self.listen
-        if listen is None or listen.slot is not None or self.bridged:
-            return
-        words = await self.session.words_at_pause()
-        if not words or not self._paused or not self._turn_open or listen is not self.listen:
-            return
-        u = await asyncio.to_thread(self.matcher.match, words, listen)
-        if u.intent is not None and u.confidence >= SURE and sounds_complete(words):
-            self.endpointer.set_complete(0)
 
     def _on_speech_end(self) -> None:
         self._paused = False
@@ -473,7 +457,7 @@ class CallRuntime:
         if self.bridged or listen.slot is None or listen.slot_type not in ("digits", "yes_no"):
             return
         # A slot whose answer is whole by its form (all the digits; a yes or a no) may end
-        # the turn early. An intent waits for the pause (_complete_at_pause).
+        # the turn early; an intent never does (see ENDPOINT).
         if self.matcher.match(words, listen).slots.get(listen.slot) is not None:
             self.endpointer.set_complete(0)
 

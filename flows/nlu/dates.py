@@ -28,7 +28,7 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(?:,?\s*(?:in\s+)?'?(\d{4}|\d{2})\b)?"
+_YEAR = r"(?:,?\s*(?:in\s+)?'?(\d{4}|\d{2})(?:st|nd|rd|th)?\b)?"
 # Times of day that dateparser would read as a day of the month.
 CLOCK_WORDS = re.compile(
     r"\b(?:(?:first|1st) thing|(?:after|before|around|about|at|by|from)\s+\d{1,2}(?:[:.]\d\d)?"
@@ -81,6 +81,7 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
     """The date in ``text`` (number words already digits), or None if it names none
     of the forms above."""
     t = CLOCK_WORDS.sub(" ", text.lower().replace("\u2019", "'"))
+    t = re.sub(r"\bace\b", "8th", t)  # "the eighth" over a phone line, as Whisper writes it
     t = re.sub(r"\b(19|20) (\d\d)\b", r"\1\2", t)  # "19 82" spoken as a year
     if re.search(r"\bday after tomorrow\b", t):
         return today + timedelta(days=2)
@@ -104,8 +105,9 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
     if m and 1 <= int(m.group(2)) <= 12:
         year = full_year(m.group(3), today) if m.group(3) else None
         return _dated(year, int(m.group(2)), int(m.group(1)), today)
-    # "twelve oh five seventy-eight", "01/10/65": day, month and year as numbers alone
+    # "twelve oh five seventy-eight", "01/10/65", "120578": day, month and year as numbers
     numeric = re.sub(r"\b0 (\d)\b", r"0\1", t)
+    numeric = re.sub(r"^\W*(\d\d)(\d\d)[\s,/.-]*(\d\d(?:\d\d)?)\W*$", r"\1 \2 \3", numeric)
     m = re.fullmatch(r"\W*(\d{1,2})[\s,/.-]+(\d{1,2})[\s,/.-]+(\d{4}|\d{2})\W*", numeric)
     if m:
         first, second = int(m.group(1)), int(m.group(2))
@@ -120,8 +122,10 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
     else:
         m = re.search(rf"\bthe\s+{_DAY}\b", t)
         if m and not re.search(_MONTH, t.replace("may i", "")):
-            found = _next_day_of_month(int(m.group(1)), today, weekday)
-            return found
+            return _next_day_of_month(int(m.group(1)), today, weekday)
+        if weekday is not None and not re.search(r"\b(?:next|last|week|weeks)\b", t):
+            # "Friday", "this Friday", "on Friday": the next one to come (today is "today")
+            return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
         return None
     year = full_year(year_digits, today) if year_digits else None
     return _dated(year, _month(month), int(day), today)

@@ -41,7 +41,9 @@ def spoken_numbers(text: str) -> str:
             repeat = REPEATS[bare]
             continue
         digit = DIGIT_WORDS.get(bare, bare)
-        out.append(digit * repeat if digit.isdigit() and len(digit) == 1 else digit)
+        if repeat > 1 and digit[:1].isdigit():  # "double 562": Whisper joins the rest on
+            digit = digit[0] * repeat + digit[1:]
+        out.append(digit)
         repeat = 1
     return " ".join(out)
 
@@ -54,8 +56,22 @@ DIGIT_COUNT = re.compile(
 )
 
 
+# Words Whisper writes for a digit it heard among other digits ("for 729" for 4729).
+# ("to" is left alone: "go to 4111" has no 2 in it.)
+HOMOPHONES = {"for": "4", "fore": "4", "won": "1", "ate": "8"}
+_HOMOPHONE = r"\b(for|fore|won|ate)\b"
+
+
 def parse_digits(text: str, length: int | None = None) -> str | None:
-    digits = "".join(re.findall(r"\d", spoken_numbers(DIGIT_COUNT.sub(" ", text))))
+    spoken = spoken_numbers(DIGIT_COUNT.sub(" ", text))
+    if re.search(r"\d", spoken):
+        spoken = re.sub(
+            rf"{_HOMOPHONE}(?=\W*\d)|(?<=\d\W){_HOMOPHONE}",
+            lambda m: HOMOPHONES[(m.group(1) or m.group(2)).lower()],
+            spoken,
+            flags=re.IGNORECASE,
+        )
+    digits = "".join(re.findall(r"\d", spoken))
     if length is not None and len(digits) > length:
         digits = unrepeated(digits, length)
     if not digits or (length is not None and len(digits) != length):

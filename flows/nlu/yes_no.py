@@ -28,7 +28,8 @@ PHRASES: Mapping[str, int] = {
             "why not", "no problem", "no worries", "of course", "by all means",
             "sounds good", "sounds great", "sounds right", "that would be great",
             "that would be good", "that would be lovely", "perfect", "great", "lovely",
-            "brilliant", "spot on", "i think so", "i guess so", "i suppose so",
+            "brilliant", "spot on", "grand", "that is grand", "i think so", "i guess so",
+            "i suppose so",
             "i believe so", "i would like that", "yes please", "please block it",
             "go ahead and", "right on", "fine", "precisely", "confirmed", "confirm",
         ],
@@ -84,6 +85,8 @@ QUESTION_STARTS = frozenset({
 def answer(text: str) -> bool | None:
     """True, False, or None when the words do not settle it."""
     found = clauses(text)
+    if [w for ws in found for w in ws] == ["now"]:
+        return False  # a lone "No." over a phone line, as Whisper writes it
     asked = text.rstrip().endswith("?") and found and found[0][0] in QUESTION_STARTS
     if asked and " ".join(found[0][:2]) not in PHRASES:  # "Why not?" is an answer
         return None

@@ -27,6 +27,12 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("the day after tomorrow", "2026-11-26"),
         ("Could I get an appointment first thing on Monday?", "2026-11-30"),
         ("sometime after two on Thursday", "2026-11-26"),
+        ("120578.", "1978-05-12"),  # as Whisper writes "twelve oh five seventy-eight"
+        ("0110 65.", "1965-10-01"),
+        ("6th of the 6th 96th.", "1996-06-06"),
+        ("Um, can we do Tuesday the ACE?", "2026-12-08"),  # "the eighth" over the line
+        ("Could I book in four? Friday afternoon.", "2026-11-27"),
+        ("Tuesday", "2026-12-01"),  # today is "today": a weekday named is the next one
     ],
 )
 def test_uk_forms(text: str, want: str) -> None:

@@ -29,6 +29,11 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("4-1-1-1.", 4, "4111"),  # as Whisper writes them
         ("4, 1, 1, 1.", 4, "4111"),
         ("4111411141", 4, "4111"),  # Whisper looping on a short answer
+        ("Double 562", 4, "5562"),  # "double five, five six two", as Whisper joins it
+        ("Triple 3-1", 4, "3331"),
+        ("for 729.", 4, "4729"),  # "four" heard as "for" among digits
+        ("The last four digits are 6 4 3 0.", 4, "6430"),  # a count is not a digit
+        ("go to 4111", 4, "4111"),
         ("4111. 4111. 41", 4, "4111"),
         ("12345", 4, None),  # not a loop: too many
         ("one two three", 4, None),  # wrong length

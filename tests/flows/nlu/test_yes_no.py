@@ -10,16 +10,17 @@ YES = [
     "yes", "Yes.", "Yeah.", "Yep!", "Sure.", "Correct.", "Please.", "Yes, please.",
     "Yeah, go ahead.", "that's right", "Please do.", "Go on then.", "Absolutely.",
     "That'd be great, thanks.", "Why not?", "No problem, go ahead.", "I think so.",
-    "Uh-huh.", "Of course.", "OK.", "No, wait, yes.", "No, no, please do.",
+    "Uh-huh.", "Of course.", "OK.", "No, wait, yes.", "No, no, please do.", "I, that's grand.",
 ]  # fmt: skip
 NO = [
     "no", "No.", "Nope.", "No thanks.", "No, thank you.", "that's not right",
     "don't do that", "Please don't.", "I don't think so.", "Not yet.", "I'd rather not.",
     "Hold off for now.", "That is not correct.", "Yeah, no.", "Leave it for now.",
+    "Now.",  # a lone "No." as Whisper may write it
 ]  # fmt: skip
 NEITHER = [
     "maybe later", "I'm not sure.", "What happens if I do?", "Hang on, let me check my bag.",
-    "Right?", "the fourth of July", "", "Um.",
+    "Right?", "the fourth of July", "", "Um.", "Will that stop my direct debits going out?",
 ]  # fmt: skip
 
 
