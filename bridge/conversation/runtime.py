@@ -458,7 +458,7 @@ class CallRuntime:
             return
         # A slot whose answer is whole by its form (all the digits; a yes or a no) may end
         # the turn early; an intent never does (see ENDPOINT).
-        if self.matcher.match(words, listen).slots.get(listen.slot) is not None:
+        if self.matcher.slot_value(words, listen) is not None:
             self.endpointer.set_complete(0)
 
     async def _understand(self, listen: fi.Listen, start_ms: int, end_ms: int) -> None:
@@ -478,7 +478,9 @@ class CallRuntime:
         if self.bridged:
             self._transcribe_bridged(heard.text, start_ms, end_ms)
             return
-        u = self.matcher.match(heard.text, listen)
+        # Off the loop: the sentence embedding is milliseconds of CPU (the engine's own
+        # look at the words has usually cached it already).
+        u = await asyncio.to_thread(self.matcher.match, heard.text, listen)
         text = MASK if listen.sensitive and heard.text else heard.text
         if heard.text:
             self._emit(

@@ -106,18 +106,23 @@ class Matcher:
             scored = IntentScore(None, scored.confidence)
         slots: dict[str, Any] = {}
         if listen is not None and listen.slot is not None:
-            spec = (
-                SlotSpec(type="yes_no")
-                if listen.slot == CONFIRM_SLOT
-                else self.flow.slots[listen.slot]
-            )
-            value = parser_for(spec, self.today, day_first=self.day_first)(text)
+            value = self.slot_value(text, listen)
             if value is not None:
                 slots[listen.slot] = value
         elif scored.intent is not None:
             slots = self.offered(text, scored.intent)
         confidence = scored.confidence if scored.intent else (1.0 if slots else scored.confidence)
         return Utterance(text, scored.intent, slots, confidence)
+
+    def slot_value(self, text: str, listen: Listen) -> Any:
+        """The value of the slot the state collects, if ``text`` holds one (no intent
+        scoring: cheap enough for every partial transcript)."""
+        if listen.slot is None:
+            return None
+        spec = (
+            SlotSpec(type="yes_no") if listen.slot == CONFIRM_SLOT else self.flow.slots[listen.slot]
+        )
+        return parser_for(spec, self.today, day_first=self.day_first)(text)
 
     def offered(self, text: str, intent: str) -> dict[str, Any]:
         """Values of the intent's own slots that came with the request."""

@@ -219,7 +219,9 @@ class LocalSession(EngineSession):
         result: Recognition = await self._ask(process, "finish")
         if process.failed is not None:
             raise EngineError(f"speech recognition failed: {process.failed}")
-        text = last_word(result.text, await whisper if whisper else None, self._understood)
+        heard = await whisper if whisper else None
+        # Off the loop: understanding Whisper's words costs milliseconds of CPU.
+        text = await asyncio.to_thread(last_word, result.text, heard, self._understood)
         in_grammar = result.grammar and text == result.text
         return Heard(text, in_grammar, (time.perf_counter() - started) * 1000)
 
