@@ -201,20 +201,21 @@ def calibrate(lines: list[Line]) -> tuple[float, float, float]:
                 np.array([words.get(k, 0.0) for k in keys]),
                 np.array([meaning.get(k, 0.0) for k in keys]),
                 m.elsewhere.nearest(ln.said),
+                m.elsewhere.words.similarities(ln.said).get("elsewhere", 0.0),
             )
         )
     best = (-1, 0.0, 0.0, 0.0)
     for w in np.arange(0.3, 1.01, 0.05):
         tops = [
-            (want, keys, (w * sem + (1 - w) * lex), sem, other)
-            for want, keys, lex, sem, other in rows
+            (want, keys, (w * sem + (1 - w) * lex), w * el_sem + (1 - w) * el_lex)
+            for want, keys, lex, sem, el_sem, el_lex in rows
         ]
         for margin in np.arange(-0.1, 0.21, 0.02):
             for t in np.arange(0.0, 0.7, 0.01):
                 right = 0
-                for want, keys, blended, sem, other in tops:
+                for want, keys, blended, other in tops:
                     i = int(np.argmax(blended))
-                    got = keys[i] if blended[i] >= t and other <= sem[i] + margin else None
+                    got = keys[i] if blended[i] >= t and other <= blended[i] + margin else None
                     right += got == want
                 if right > best[0]:
                     best = (right, float(w), float(t), float(margin))

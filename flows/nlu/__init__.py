@@ -34,7 +34,7 @@ THRESHOLD = 0.17  # a blended score below it is "none of these"
 # "repeat") must be clear, or "no, don't do that" would be a weak "repeat".
 SLOT_STATE_THRESHOLD = 0.5
 # A caller this much nearer to a request elsewhere than to the best intent asked for that.
-ELSEWHERE_MARGIN = 0.1
+ELSEWHERE_MARGIN = 0.08
 
 
 class Matcher:
@@ -87,10 +87,7 @@ class Matcher:
         confidence = round(max(0.0, min(1.0, top)), 3)
         if intent is None or top < self.threshold:
             return IntentScore(None, confidence)
-        if (
-            self.elsewhere is not None
-            and self.elsewhere.nearest(text) > meaning.get(intent, 0.0) + self.margin
-        ):
+        if self.elsewhere is not None and self.elsewhere.score(text, w) > top + self.margin:
             return IntentScore(None, confidence)
         return IntentScore(intent, confidence)
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from flows.nlu.encoder import SentenceEncoder, Vectors
+from flows.nlu.intents import IntentIndex
 
 # Too close to a flow's own sentence to count against it.
 OVERLAP = 0.72
@@ -52,18 +53,27 @@ REQUESTS: tuple[str, ...] = (
 
 
 class Elsewhere:
-    """The requests that stay competitors for one flow, as unit vectors."""
+    """The requests that stay competitors for one flow, scored as an intent is: by
+    meaning and by words, blended."""
 
     def __init__(self, encoder: SentenceEncoder, own: Sequence[str]) -> None:
         self.encoder = encoder
         vectors = encoder.encode(REQUESTS)
+        kept = list(REQUESTS)
         if own:
             overlap = (vectors @ encoder.encode(own).T).max(axis=1)
+            kept = [r for r, o in zip(REQUESTS, overlap.tolist(), strict=True) if o < OVERLAP]
             vectors = vectors[overlap < OVERLAP]
         self.vectors: Vectors = vectors
+        self.words = IntentIndex({"elsewhere": kept})
 
     def nearest(self, text: str) -> float:
         """Cosine similarity of ``text`` to the closest request elsewhere."""
         if not len(self.vectors) or not text.strip():
             return 0.0
         return float(np.max(self.vectors @ self.encoder.encode([text])[0]))
+
+    def score(self, text: str, weight: float) -> float:
+        """The closest request elsewhere, blended as the matcher blends an intent's."""
+        lexical = self.words.similarities(text).get("elsewhere", 0.0)
+        return weight * self.nearest(text) + (1 - weight) * lexical
