@@ -50,6 +50,7 @@ from bridge.events.schema import (
 from flows import interpreter as fi
 from flows.model import Flow
 from flows.nlu import Matcher
+from flows.nlu.unfinished import sounds_unfinished
 from media.endpoint import EndpointConfig, Endpointer
 from media.format import FRAME_MS, HOUSE_FRAME
 from media.inbound import InboundAudio
@@ -71,11 +72,14 @@ PARTIAL_EVERY = 10  # frames between checks of whether the answer is already com
 PAUSE_MS = 100
 LAST_WORDS_S = 3.0  # after a hang-up, how long the words already said may take to write down
 # Turn-taking for a phone conversation: speech counts after 200 ms (shorter bursts on a
-# noisy line are not a caller interrupting), the turn ends after 550 ms of silence, or
-# 200 ms once the words so far are a whole answer by their form (all the digits, a yes
-# or a no). Not on an intent: "I lost my card | somewhere on the bus" is a whole
-# sentence at its pause, and the caller has more to say.
-ENDPOINT = EndpointConfig(onset_ms=200, hangover_ms=550, early_hangover_ms=200)
+# noisy line are not a caller interrupting), the turn ends after 550 ms of silence;
+# after 200 ms once the words so far are a whole answer by their form (all the digits,
+# a yes or a no), never early on an intent ("I lost my card | somewhere on the bus" is
+# a whole sentence at its pause, and the caller has more to say); after 1200 ms when
+# the words at the pause stop mid-sentence ("how much money is | in my account").
+ENDPOINT = EndpointConfig(
+    onset_ms=200, hangover_ms=550, early_hangover_ms=200, held_hangover_ms=1200
+)
 
 
 class LegControl(Protocol):
@@ -422,9 +426,23 @@ class CallRuntime:
         if quiet_ms >= PAUSE_MS and not self._paused:
             self._paused = True
             self.session.caller_paused(True)
+            self._spawn(self._hold_if_unfinished())
         elif quiet_ms == 0 and self._paused:
             self._paused = False
             self.session.caller_paused(False)
+            self.endpointer.hold(0, False)  # the next pause is judged afresh
+
+    async def _hold_if_unfinished(self) -> None:
+        """Hold the turn open when what the caller said up to this pause (Whisper's
+        words, heard from the pause on) stops mid-sentence: a caller gathering their
+        thoughts is not done."""
+        listen = self.listen
+        if listen is None or self.bridged:
+            return
+        words = await self.session.words_at_pause()
+        still = self._paused and self._turn_open and listen is self.listen
+        if still and words and sounds_unfinished(words):
+            self.endpointer.hold(0)
 
     def _on_speech_end(self) -> None:
         self._paused = False

@@ -152,6 +152,12 @@ class EngineSession(ABC):
         turn may be about to end: an engine may start hearing it out, ahead of
         :meth:`finish`. Audio pushed while paused is the pause's silence."""
 
+    async def words_at_pause(self) -> str | None:
+        """What the caller said up to their current pause, once the engine has heard it
+        out (after :meth:`caller_paused`); None if it does not hear turns ahead of
+        :meth:`finish`."""
+        return None
+
     def converse(self, action: Converse) -> None:  # noqa: B027 - optional: a no-op by default
         """A converse state's instructions and tools (the next :meth:`listen` is its turn)."""
 

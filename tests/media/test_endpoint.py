@@ -33,6 +33,17 @@ def test_early_end_when_the_answer_is_complete() -> None:
     assert not ep.complete[0], "the hint applies to one turn only"
 
 
+def test_a_held_turn_waits_longer_for_the_rest_of_the_sentence() -> None:
+    config = EndpointConfig(onset_ms=20, hangover_ms=200, held_hangover_ms=600)
+    ep = Endpointer(1, config)
+    run(ep, [1, 1, 1])
+    ep.hold(0)  # "how much money is…"
+    assert run(ep, [0] * 20 + [1]) == []  # 400 ms of pause: the caller goes on
+    assert run(ep, [0] * 31) == [(29, "end")] and not ep.held[0]  # 600 ms, then once only
+    run(ep, [1, 1])
+    assert run(ep, [0] * 11) == [(9, "end")]  # the next turn has the usual hangover
+
+
 def test_quiet_counts_the_silence_within_speech_only() -> None:
     ep = Endpointer(1, EndpointConfig(onset_ms=20, hangover_ms=200))
     run(ep, [0, 0])
@@ -56,18 +67,22 @@ def test_slots_are_independent() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=200),
+    st.lists(st.tuples(st.floats(0, 1), st.booleans(), st.booleans()), min_size=1, max_size=200),
     st.sampled_from([20, 60, 100]),
 )
 def test_one_call_fast_path_equals_the_vectorised_rules(
-    steps: list[tuple[float, bool]], onset_ms: int
+    steps: list[tuple[float, bool, bool]], onset_ms: int
 ) -> None:
     """The single-call scalar path and slot 0 of a two-call endpointer agree frame by frame."""
-    config = EndpointConfig(onset_ms=onset_ms, hangover_ms=120, early_hangover_ms=40)
+    config = EndpointConfig(
+        onset_ms=onset_ms, hangover_ms=120, early_hangover_ms=40, held_hangover_ms=300
+    )
     one, two = Endpointer(1, config), Endpointer(2, config)
-    for p, complete in steps:
+    for p, complete, held in steps:
         one.set_complete(0, complete and bool(one.in_speech[0]))
         two.set_complete(0, complete and bool(two.in_speech[0]))
+        one.hold(0, held and bool(one.in_speech[0]))
+        two.hold(0, held and bool(two.in_speech[0]))
         s1, e1 = one.update(np.array([p]))
         s2, e2 = two.update(np.array([p, 0.0]))
         assert (list(s1), list(e1)) == ([s for s in s2 if s == 0], [e for e in e2 if e == 0])

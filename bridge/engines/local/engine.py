@@ -206,6 +206,13 @@ class LocalSession(EngineSession):
         if paused and self._audio:
             self._early = asyncio.ensure_future(self._whisper(list(self._audio)))
 
+    async def words_at_pause(self) -> str | None:
+        early = self._early
+        if early is None:
+            return None
+        heard = await asyncio.shield(early)  # finish() may still want it
+        return heard.text if heard is not None else None
+
     async def partial(self) -> str:
         return "" if self.process is None else str(await self._ask(self.process, "partial"))
 

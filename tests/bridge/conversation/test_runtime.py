@@ -207,6 +207,17 @@ async def test_a_call_is_over_once_its_engine_session_is_closed() -> None:
     assert closed == [True]
 
 
+def trimmed(text: str) -> np.ndarray:
+    """A phone line's speech without the voice's own silence at either end."""
+    pcm = phone_line(synthesize(text, VOICES[1]))
+    loud = np.flatnonzero(np.abs(pcm) > 500)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def paused(first: str, ms: int, then: str) -> np.ndarray:
+    return np.concatenate([trimmed(first), np.zeros(16 * ms, np.int16), trimmed(then)])
+
+
 class PausesSeen(FailingSession):
     """The real local session, and what the runtime told it of the caller's pauses."""
 
@@ -231,14 +242,8 @@ async def test_the_engine_hears_of_a_pause_and_of_the_caller_going_on() -> None:
             seen.append(PausesSeen(await engine().open(call_id, flow)))
             return seen[-1]
 
-    def trimmed(text: str) -> np.ndarray:  # the voice's own silence at either end cut
-        pcm = phone_line(synthesize(text, VOICES[1]))
-        loud = np.flatnonzero(np.abs(pcm) > 500)
-        return pcm[loud[0] : loud[-1] + 1]
-
-    pause = np.zeros(16000 * 250 // 1000, np.int16)  # > PAUSE_MS, < the 550 ms hangover
-    said = [trimmed("I would like"), pause, trimmed("to check my balance")]
-    leg = VirtualLeg([Speak(np.concatenate(said), "")])
+    # 250 ms: > PAUSE_MS, < the 550 ms hangover
+    leg = VirtualLeg([Speak(paused("I would like", 250, "to check my balance"), "")])
     events: list = []  # type: ignore[type-arg]
     await run_call(CARDS, Engine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
     pauses = seen[0].pauses
@@ -266,18 +271,33 @@ async def test_a_prefix_does_not_end_the_turn_at_a_pause() -> None:
         async def open(self, call_id, flow, line=None):  # type: ignore[no-untyped-def]
             return PrefixHeard(await engine().open(call_id, flow), fail_on="")
 
-    def trimmed(text: str) -> np.ndarray:
-        pcm = phone_line(synthesize(text, VOICES[1]))
-        loud = np.flatnonzero(np.abs(pcm) > 500)
-        return pcm[loud[0] : loud[-1] + 1]
-
-    pause = np.zeros(16000 * 450 // 1000, np.int16)  # the VAD holds on ~100 ms of it
-    said = [trimmed("speak to"), pause, trimmed("someone about my card")]
-    leg = VirtualLeg([Speak(np.concatenate(said), ""), HangUp()], realtime=True)
+    said = paused("speak to", 450, "someone about my card")  # the VAD holds ~100 ms of it
+    leg = VirtualLeg([Speak(said, ""), HangUp()], realtime=True)
     events: list = []  # type: ignore[type-arg]
     await run_call(CARDS, Engine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
     finals = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"]
     assert "someone" in words_of(finals[0]), finals
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "key", "turns"),
+    [
+        ("how much money is", "in my current account", "current", 1),
+        ("I lost my card", "on the bus", "bus", 2),
+    ],
+)
+async def test_a_pause_mid_sentence_holds_the_turn_open(
+    first: str, then: str, key: str, turns: int
+) -> None:
+    """800 ms of pause, past the 550 ms hangover: after words that stop mid-sentence
+    the turn waits for the rest; after a whole sentence it ends (the rest is a turn of
+    its own)."""
+    leg = VirtualLeg([Speak(paused(first, 800, then), ""), HangUp()], realtime=True)
+    events: list = []  # type: ignore[type-arg]
+    await run_call(CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
+    finals = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"]
+    assert len(finals) == turns, finals
+    assert key in words_of(" ".join(finals)), finals  # heard, in either case
 
 
 @pytest.mark.parametrize(("fail_on", "after"), [("finish", 0), ("speak", 3)])
