@@ -33,6 +33,10 @@ DEAD_LETTERS = Counter(
     "Stream entries that could not be decoded, moved aside.",
     ["group"],
 )
+RECORDING_FAILURES = Counter(
+    "callbridge_recording_failures_total",
+    "Call recordings that failed (disk full, folder unwritable); the calls went on.",
+)
 ACTIVE_CALLS = Gauge("callbridge_active_calls", "Calls in progress in this process.")
 DRAINING = Gauge("callbridge_draining", "1 while the process refuses new calls and drains.")
 

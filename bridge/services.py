@@ -11,6 +11,7 @@ from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
 
 from bridge.calls import CallRegistry
+from bridge.conversation.recording import RecordingsStore
 from bridge.embedded_redis import EmbeddedRedis
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventLog
@@ -39,6 +40,7 @@ class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.calls = CallRegistry()
+        self.recordings = RecordingsStore(settings.data_dir / "recordings", settings.recordings)
         self.embedded_redis: EmbeddedRedis | None = None
         self.redis_url = ""
         self.redis: aioredis.Redis
@@ -91,6 +93,13 @@ class Services:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
+        if self.recordings.enabled:
+            try:
+                checks["recordings"] = await asyncio.wait_for(
+                    asyncio.to_thread(self.recordings.check), 2
+                )
+            except TimeoutError:
+                checks["recordings"] = "unresponsive: the disk did not answer in 2 s"
         return checks
 
     async def stop(self) -> None:

@@ -33,7 +33,7 @@ HEARTBEAT_S = 1.0
 async def run(settings: Settings) -> None:
     services = Services(settings)
     await services.start()
-    calls = CallService(settings, services.calls, services.events.publish)
+    calls = CallService(settings, services.calls, services.events.publish, services.recordings)
     sip = SipService(settings, calls, services.calls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

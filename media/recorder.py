@@ -69,9 +69,15 @@ class StereoRecorder:
         return self.frames_written * 20
 
     def close(self) -> None:
-        self._flush()
-        self._wav.close()
-        self._file.close()
+        """Write what is left and close; the file is closed even when a write fails
+        (a full disk), and the error is raised."""
+        try:
+            self._flush()
+        finally:
+            try:
+                self._wav.close()
+            finally:
+                self._file.close()
 
     def __enter__(self) -> StereoRecorder:
         return self

@@ -41,6 +41,7 @@ from bridge.events.schema import (
     DtmfReceived,
     Envelope,
     IntentDetected,
+    RecordingFailed,
     StateEntered,
     TranscriptFinal,
     TranscriptPartial,
@@ -132,6 +133,7 @@ class CallRuntime:
         line: LineCodec | None = None,
         fallback_engine: SpeechEngine | None = None,
         record: Path | None = None,
+        recording_failed: Callable[[str], None] | None = None,
     ) -> None:
         self.call_id, self.flow, self.session = call_id, flow, session
         self.engine_name, self.control, self.lookup = engine_name, control, lookup
@@ -143,7 +145,9 @@ class CallRuntime:
         # only while the engine hears them (media.inbound); the recording keeps the line's.
         self.line = line
         self.audio = InboundAudio(line, LEAD_IN_FRAMES)
-        self.recording = CallRecording(record, self.audio.rate) if record is not None else None
+        self._record = record  # opened once the call has started (its failure is an event)
+        self.recording: CallRecording | None = None
+        self.recording_failed = recording_failed
         self.model = ModelTurns(self)
         self._model_task: asyncio.Task[None] | None = None
         now = clock or (lambda: datetime.now(UTC))  # business hours and relative dates
@@ -157,7 +161,7 @@ class CallRuntime:
         self.matcher = Matcher(flow, today=lambda: now().date())
         self.vad = NoiseFloorVad(1)  # frame power: the same at the line's rate as at 16 kHz
         self.endpointer = Endpointer(1, endpoint or ENDPOINT)
-        self.playout = Playout(HOUSE_FRAME, line, keep_line_pcm=self.recording is not None)
+        self.playout = Playout(HOUSE_FRAME, line, keep_line_pcm=record is not None)
         # Set when bot audio arrives with nothing playing: a leg that can send at any
         # moment (a WebSocket carrier) starts it at once, not at the next caller frame.
         self.audio_ready = asyncio.Event()
@@ -220,10 +224,20 @@ class CallRuntime:
             flow_name=self.flow.flow,
             flow_version=flow_version,
         )
+        if self._record is not None:
+            self.recording = CallRecording(
+                self._record, self.audio.rate, on_failure=self._recording_stopped
+            )
         self.voice.start()
         self._listen_to_model()
         self._spawn(self.fallback.prepare())
         self._execute(self.interp.start())
+
+    def _recording_stopped(self, reason: str) -> None:
+        """The recording failed (a full disk, an unwritable folder): the call goes on."""
+        self._emit(RecordingFailed, reason=reason)
+        if self.recording_failed is not None:
+            self.recording_failed(reason)
 
     def _listen_to_model(self) -> None:
         async def run() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from bridge import logs
 from bridge.calls import CallRegistry
 from bridge.conversation.lookups import HttpLookup
-from bridge.conversation.recording import recording_path
+from bridge.conversation.recording import RecordingsStore
 from bridge.conversation.runtime import CallRuntime, LegControl
 from bridge.engines.base import SpeechEngine
 from bridge.engines.registry import engine_for, fallback_for
@@ -28,8 +28,17 @@ log = logs.get_logger(__name__)
 
 
 class CallService:
-    def __init__(self, settings: Settings, calls: CallRegistry, emit: object) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        calls: CallRegistry,
+        emit: object,
+        recordings: RecordingsStore | None = None,
+    ) -> None:
         self.settings, self.calls = settings, calls
+        self.recordings = recordings or RecordingsStore(
+            settings.data_dir / "recordings", settings.recordings
+        )
         self._emit = emit
         self._flows: dict[Path, Flow] = {}
         self.lookup = HttpLookup(settings.lookup_hosts)
@@ -68,7 +77,7 @@ class CallService:
                 control=leg, emit=self.emit, lookup=self.lookup, caller_number=caller,
                 dialled_number=dialled, carrier=carrier, realtime=True, line=line,
                 fallback_engine=None if self.engine else fallback_for(self.settings, engine),
-                record=self._recording(call_id),
+                record=self.recordings.path_for(call_id), recording_failed=self.recordings.failed,
             )  # fmt: skip
             await runtime.start(flow.version)
         except Exception:
@@ -77,11 +86,6 @@ class CallService:
         self.runtimes[call_id] = runtime
         asyncio.get_running_loop().create_task(self._forget(runtime))
         return runtime
-
-    def _recording(self, call_id: str) -> Path | None:
-        if not self.settings.recordings:
-            return None
-        return recording_path(self.settings.data_dir, call_id)
 
     async def _forget(self, runtime: CallRuntime) -> None:
         await runtime.ended.wait()

@@ -137,6 +137,13 @@ class EngineFailed(_Event):
     fallback: Literal["transfer", "hangup", "local"]  # local: the call goes on offline
 
 
+class RecordingFailed(_Event):
+    """The call's recording stopped (a full disk, an unwritable folder); the call went on."""
+
+    type: Literal["recording.failed"] = "recording.failed"
+    reason: str
+
+
 class EngineUsage(_Event):
     """One model response: tokens, cost, time to first audio, rate limits left."""
 
@@ -176,6 +183,7 @@ Event = Annotated[
     | TransferEvent
     | BargeIn
     | EngineFailed
+    | RecordingFailed
     | FlowSnapshot
     | CarrierStatus
     | EngineUsage

@@ -198,6 +198,7 @@ async def run_call(
     clock: Callable[[], datetime] | None = None,
     fallback_engine: SpeechEngine | None = None,
     record: Path | None = None,
+    recording_failed: Callable[[str], None] | None = None,
 ) -> CallRuntime:
     """Run one call of ``flow`` on ``engine`` with the virtual caller ``leg``, to its end."""
     call_id = call_id or uuid.uuid4().hex
@@ -217,6 +218,7 @@ async def run_call(
         clock=clock,
         fallback_engine=fallback_engine,
         record=record,
+        recording_failed=recording_failed,
     )
     await runtime.start(flow_version)
     await leg.run(runtime)

@@ -98,7 +98,9 @@ def _carriers(app: FastAPI, services: Services) -> None:
 
     s = services.settings
     public = s.public_url or f"http://{s.host}:{s.port}"
-    app.state.call_service = CallService(s, services.calls, lambda e: services.events.publish(e))
+    app.state.call_service = CallService(
+        s, services.calls, lambda e: services.events.publish(e), services.recordings
+    )
     app.state.twilio_tokens = Tokens()
     app.state.twilio_urls = Urls.of(public)
     app.state.twilio_rest = TwilioRest(s)

@@ -59,7 +59,8 @@ class Call:
 
 
 async def call(flow: Any, steps: list[Step], answers: dict[str, Any] | None = None,
-               record: Path | None = None, **leg_options: Any) -> Call:  # fmt: skip
+               record: Path | None = None, recording_failed: Any = None,
+               **leg_options: Any) -> Call:  # fmt: skip
     events: list[Envelope] = []
     leg = VirtualLeg(steps, **leg_options)
     runtime = await run_call(
@@ -70,5 +71,6 @@ async def call(flow: Any, steps: list[Step], answers: dict[str, Any] | None = No
         lookup=StaticLookup(answers or {}),
         clock=lambda: TUESDAY_10AM,
         record=record,
+        recording_failed=recording_failed,
     )
     return Call(runtime, leg, events)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from bridge.conversation.recording import recording_path
+from bridge.conversation import recording
+from bridge.conversation.recording import RecordingsStore, recording_path
 from media.wav import read_wav
 from tests.bridge.conversation.calls import CARDS, VERIFY, call, script
 
@@ -40,3 +42,45 @@ def test_an_id_that_is_no_plain_name_cannot_leave_the_folder(tmp_path: Path) -> 
     odd = recording_path(tmp_path, "../../etc/passwd@pbx.example.com")
     assert odd.parent == tmp_path / "recordings" and ".." not in odd.name
     assert recording_path(tmp_path, "CA0123abc").name == "CA0123abc.wav"
+
+
+async def test_a_recordings_folder_that_cannot_be_written_fails_the_recording_not_the_call(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "recordings").write_text("a file where the folder should be")
+    failures: list[str] = []
+    path = recording_path(tmp_path, "call-2")
+    c = await call(CARDS, script("#1", "12 March 1990", "#1234#"), ANSWERS, record=path,
+                   recording_failed=failures.append)  # fmt: skip
+    assert "balance" in c.path and c.runtime.result.reason != "engine_failed"  # went on
+    [failed] = c.of("recording.failed")
+    assert failed.seq == 1 and "Error" in failed.reason  # right after call.started
+    assert failures == [failed.reason]
+
+
+async def test_a_disk_that_fills_during_the_call_stops_only_the_recording(tmp_path: Path) -> None:
+    """/dev/full takes the file's opening and answers every write with ENOSPC."""
+    failures: list[str] = []
+    c = await call(CARDS, script("#1", "12 March 1990", "#1234#"), ANSWERS,
+                   record=Path("/dev/full"), recording_failed=failures.append)  # fmt: skip
+    assert "balance" in c.path
+    [failed] = c.of("recording.failed")
+    assert "OSError" in failed.reason and "No space" in failed.reason
+    assert len(failures) == 1  # once, though every later frame would fail too
+    ended = c.of("call.ended")[-1]
+    assert ended.seq > failed.seq
+
+
+def test_the_store_says_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RecordingsStore(tmp_path / "recordings")
+    assert store.check() == "ok" and not list((tmp_path / "recordings").iterdir())
+    store.failed("OSError: No space left on device")
+    assert store.check() == "failing: OSError: No space left on device"
+    monkeypatch.setattr(recording, "FAILING_FOR_S", 0.0)
+    assert store.check() == "ok"  # a while later, and nothing failed since
+    monkeypatch.setattr(recording, "MIN_FREE_BYTES", 2**62)
+    assert store.check().startswith("low disk: ")
+    blocked = RecordingsStore(tmp_path / "file" / "recordings")
+    (tmp_path / "file").write_text("")
+    assert blocked.check().startswith("unwritable: ")
+    assert RecordingsStore(tmp_path / "off", enabled=False).path_for("x") is None

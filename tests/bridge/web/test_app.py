@@ -53,7 +53,12 @@ async def test_health_ready_metrics_openapi(running: Running) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"redis": "ok", "database": "ok", "calls": "accepting"}
+        assert ready.json()["checks"] == {
+            "redis": "ok",
+            "database": "ok",
+            "recordings": "ok",
+            "calls": "accepting",
+        }
         metrics = await client.get("/metrics")
         assert "callbridge_active_calls" in metrics.text
         assert metrics.headers["content-type"].startswith("text/plain")
@@ -80,6 +85,26 @@ async def test_readyz_is_503_when_the_database_is_down(tmp_path: Path) -> None:
     assert ready.status_code == 503
     checks = ready.json()["checks"]
     assert checks["redis"] == "ok" and checks["database"].startswith("unreachable")
+
+
+async def test_readyz_is_503_while_recordings_cannot_be_written(
+    tmp_path: Path, database_url: str
+) -> None:
+    r = await _start(Settings(data_dir=tmp_path, database_url=database_url))
+    try:
+        async with httpx.AsyncClient(base_url=r.url) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            (tmp_path / "recordings").rmdir()  # replaced by a file: calls cannot record
+            (tmp_path / "recordings").write_text("")
+            ready = await client.get("/readyz")
+            (tmp_path / "recordings").unlink()  # put right: ready again, no restart
+            again = await client.get("/readyz")
+    finally:
+        r.server.should_exit = True
+        await asyncio.wait_for(r.task, 15)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["recordings"].startswith("unwritable: ")
+    assert again.status_code == 200
 
 
 async def test_shutdown_drains_calls_in_flight(running: Running) -> None:
