@@ -34,6 +34,7 @@ async def run(settings: Settings) -> None:
     services = Services(settings)
     await services.start()
     calls = CallService(settings, services.calls, services.events.publish, services.recordings)
+    await asyncio.to_thread(calls.warm)  # before taking calls: not on a caller's line
     sip = SipService(settings, calls, services.calls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

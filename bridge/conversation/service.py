@@ -22,6 +22,7 @@ from bridge.events.schema import Envelope
 from bridge.settings import Settings
 from flows.loader import load
 from flows.model import Flow
+from flows.nlu import Matcher
 from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
@@ -51,6 +52,16 @@ class CallService:
         if path not in self._flows:
             self._flows[path] = load(path)
         return self._flows[path]
+
+    def warm(self) -> None:
+        """Load the flows this process answers with and learn their intents now, not on a
+        caller's line: the first understanding of a flow reads the sentence encoder and
+        encodes its examples (≈0.5 s). Blocking: run it in a thread."""
+        for dialled in ["", *self.settings.number_flows]:
+            try:
+                Matcher(self.flow_for(dialled))
+            except Exception as exc:  # the first call reports it again, and falls back
+                log.warning("flow could not be prepared", dialled=dialled, error=str(exc))
 
     def emit(self, event: Envelope) -> None:
         self._emit(event)  # type: ignore[operator]

@@ -3,6 +3,7 @@ they start in the lifespan and stop, after the calls in flight drained, at shutd
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
+        await asyncio.to_thread(app.state.call_service.warm)
         app.state.users = auth.Users(services.engine)
         app.state.flow_catalog = FlowCatalog(services.engine)
         sip = _sip(services, app.state.call_service)

@@ -97,6 +97,10 @@ class SentenceEncoder:
             out[i] = vector
         return out
 
+    def cached(self, text: str) -> bool:
+        """Whether ``text`` is encoded already (encoding it again costs nothing)."""
+        return " ".join(text.lower().split()) in self._cache
+
     def _embed(self, text: str) -> Vectors:
         tokenizer, session = self._load()
         ids = np.asarray([tokenizer.encode(text).ids], np.int64)

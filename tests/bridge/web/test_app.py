@@ -16,6 +16,7 @@ from bridge.server import DrainingServer
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web.app import create_app
+from flows.nlu.encoder import shared
 from tests.servers import free_port
 
 
@@ -105,6 +106,28 @@ async def test_readyz_is_503_while_recordings_cannot_be_written(
     assert ready.status_code == 503
     assert ready.json()["checks"]["recordings"].startswith("unwritable: ")
     assert again.status_code == 200
+
+
+async def test_the_flows_are_learned_before_the_first_call(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Understanding a flow the first time reads the sentence encoder and encodes its
+    examples (≈0.5 s): done at start-up, not on the first caller's line."""
+    example = f"an example sentence no other test has {tmp_path.name}"
+    flow = tmp_path / "own.yaml"
+    flow.write_text(
+        "flow: own\nstart: menu\n"
+        f'intents: {{ only: {{ examples: ["{example}"] }} }}\n'
+        "defaults: { no_input: { then: bye }, no_match: { then: bye } }\n"
+        "states:\n"
+        "  menu: { ask: Hello?, intents: [only], on: { only: bye } }\n"
+        "  bye: { hangup: Bye. }\n"
+    )
+    assert not shared().cached(example)
+    r = await _start(Settings(data_dir=tmp_path, database_url=database_url, default_flow=flow))
+    r.server.should_exit = True
+    await asyncio.wait_for(r.task, 15)
+    assert shared().cached(example)
 
 
 async def test_shutdown_drains_calls_in_flight(running: Running) -> None:
