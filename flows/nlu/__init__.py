@@ -18,10 +18,10 @@ from typing import Any
 
 from flows.interpreter import CONFIRM_SLOT, Listen, Utterance
 from flows.model import Flow, SlotSpec
-from flows.nlu.elsewhere import Elsewhere
+from flows.nlu.elsewhere import Elsewhere, elsewhere_for
 from flows.nlu.encoder import EncoderUnavailable, SentenceEncoder, shared
 from flows.nlu.intents import IntentIndex, IntentScore
-from flows.nlu.semantic import SemanticIndex, top_two
+from flows.nlu.semantic import SemanticIndex
 from flows.nlu.slots import parser_for
 from flows.nlu.yes_no import plain, plain_yes
 
@@ -65,7 +65,7 @@ class Matcher:
             except EncoderUnavailable:
                 return
             own = [t for ts in sentences.values() for t in ts]
-            self.elsewhere = Elsewhere(self.semantic.encoder, own)
+            self.elsewhere = elsewhere_for(self.semantic.encoder, tuple(own))
 
     def intent(self, text: str, allowed: Iterable[str] | None = None) -> IntentScore:
         """The best allowed intent for ``text``, or None below the threshold."""
@@ -83,7 +83,8 @@ class Matcher:
         w = self.weight
         blended = {k: w * meaning.get(k, 0.0) + (1 - w) * words.get(k, 0.0)
                    for k in meaning.keys() | words.keys()}  # fmt: skip
-        intent, top, _ = top_two(blended)
+        intent = max(blended, key=blended.__getitem__, default=None)
+        top = blended[intent] if intent is not None else 0.0
         confidence = round(max(0.0, min(1.0, top)), 3)
         if intent is None or top < self.threshold:
             return IntentScore(None, confidence)

@@ -11,6 +11,7 @@ means what one of the flow's own intents means is left out for that flow
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -77,3 +78,10 @@ class Elsewhere:
         """The closest request elsewhere, blended as the matcher blends an intent's."""
         lexical = self.words.similarities(text).get("elsewhere", 0.0)
         return weight * self.nearest(text) + (1 - weight) * lexical
+
+
+@lru_cache(maxsize=64)
+def elsewhere_for(encoder: SentenceEncoder, own: tuple[str, ...]) -> Elsewhere:
+    """One per flow (its own sentences) and encoder: every call of a flow builds its
+    matchers, and the requests that stay are the same each time."""
+    return Elsewhere(encoder, own)

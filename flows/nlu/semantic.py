@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-import numpy as np
-
 from flows.nlu.encoder import SentenceEncoder
 
 
@@ -39,15 +37,3 @@ class SemanticIndex:
             if (only is None or label in only) and sim > best.get(label, -1.0):
                 best[label] = sim
         return best
-
-
-def top_two(scores: Mapping[str, float]) -> tuple[str | None, float, float]:
-    """The best intent, its score and the runner-up's."""
-    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-    if not ranked:
-        return None, 0.0, 0.0
-    return ranked[0][0], ranked[0][1], ranked[1][1] if len(ranked) > 1 else 0.0
-
-
-def as_array(scores: Mapping[str, float], labels: Sequence[str]) -> np.ndarray:
-    return np.asarray([scores.get(label, 0.0) for label in labels], np.float32)

@@ -125,7 +125,11 @@ def test_a_flow_that_handles_a_request_keeps_its_callers(monkeypatch: pytest.Mon
     flow = loads(BILLS, "bills.yaml")
     assert Matcher(flow).match("I need to pay my bill").intent == "pay_bill"
     monkeypatch.setattr(elsewhere, "OVERLAP", 1.01)  # keep every request elsewhere
-    assert Matcher(flow).match("I need to pay my bill").intent is None
+    elsewhere.elsewhere_for.cache_clear()
+    try:
+        assert Matcher(flow).match("I need to pay my bill").intent is None
+    finally:
+        elsewhere.elsewhere_for.cache_clear()
 
 
 def test_a_yes_to_a_question_that_offers_one_thing_is_that_thing() -> None:
