@@ -88,7 +88,7 @@ def answer(text: str) -> bool | None:
     if [w for ws in found for w in ws] == ["now"]:
         return False  # a lone "No." over a phone line, as Whisper writes it
     asked = text.rstrip().endswith("?") and found and found[0][0] in QUESTION_STARTS
-    if asked and " ".join(found[0][:2]) not in PHRASES:  # "Why not?" is an answer
+    if asked and PHRASES.get(" ".join(found[0][:2])) not in (YES, NO):  # "Why not?" answers
         return None
     strong: list[int] = []
     weak: list[int] = []
@@ -109,8 +109,11 @@ def answer(text: str) -> bool | None:
             else:
                 negated = False
                 i += 1
-    if UNSURE in strong:
+    # The last thing said settles it, a hedge included: "yes, hang on, let me check" is
+    # neither, "hang on, not that day" is a no.
+    if strong and strong[-1] == UNSURE:
         return None
+    strong = [v for v in strong if v != UNSURE]
     decided = strong or weak
     if not decided:
         return None

@@ -17,10 +17,12 @@ NO = [
     "don't do that", "Please don't.", "I don't think so.", "Not yet.", "I'd rather not.",
     "Hold off for now.", "That is not correct.", "Yeah, no.", "Leave it for now.",
     "Now.",  # a lone "No." as Whisper may write it
+    "Nah, hang on, not that day.",  # the last thing said settles it
 ]  # fmt: skip
 NEITHER = [
     "maybe later", "I'm not sure.", "What happens if I do?", "Hang on, let me check my bag.",
-    "Right?", "the fourth of July", "", "Um.", "Will that stop my direct debits going out?",
+    "Right?", "the fourth of July", "", "Um.", "Yes, hang on, let me check.",
+    "Will that stop my direct debits going out?", "What happens if I do?",
 ]  # fmt: skip
 
 
