@@ -342,6 +342,7 @@ async def call_out(
     (``callbridge call --sip``). Returns None when nobody answered."""
     loop = asyncio.get_running_loop()
     service = CallService(settings, CallRegistry(), emit)
+    await asyncio.to_thread(service.warm)  # before dialling: not while the callee waits
     config = replace(SipService(settings, service, None).config(), port=0, numbers=None)
     agent = SipAgent(config, lambda call: 603)  # this agent only calls out
     await asyncio.to_thread(agent.start)
