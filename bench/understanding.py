@@ -15,7 +15,8 @@ Two ways through:
   state's own listening mode, then understood from what was heard;
 - cut-off: lines with a pause in the middle (``|``, 500 ms of silence) spoken to a
   real call at the line's state, in real time, on a virtual phone leg: a cut-off is
-  a turn that ended at the pause (the caller's words split across two turns).
+  a turn that ended at the pause and was acted on (the caller's words split across
+  two turns; words that went on before any reply was heard continue the first).
 
 Figures: intent accuracy (lines whose intent is in scope), out-of-scope precision,
 recall and F1 (none-of-these as the positive class), yes/no accuracy, slot exact
@@ -297,12 +298,14 @@ async def cut_offs(
                 flow, engine, leg, emit=events.append, lookup=StaticLookup({}), clock=lambda: NOON
             )
         finals = [
-            e.text
+            e
             for e in events  # type: ignore[attr-defined]
             if e.type == "transcript.final" and getattr(e, "speaker", "") == "caller"
         ]
-        if len(finals) != 1:
-            cut.append(f"{line.id}: {line.text!r} heard as {finals!r}")
+        # Words that went on before any reply reached the caller are the same turn.
+        if sum(not f.continues for f in finals) != 1:  # type: ignore[attr-defined]
+            heard = [f.text for f in finals]  # type: ignore[attr-defined]
+            cut.append(f"{line.id}: {line.text!r} heard as {heard!r}")
 
     await asyncio.gather(*(one(i, ln) for i, ln in enumerate(paused)))
     return len(cut), len(paused), cut
@@ -319,7 +322,7 @@ def show(name: str, score: Score, misses: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sets", default="dev,dev_b,test")
+    ap.add_argument("--sets", default="dev,dev_b,dev_c,test")
     ap.add_argument("--no-audio", action="store_true")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--misses", action="store_true", help="print every miss (dev only)")

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bridge import logs
+from bridge.conversation.continuation import Continuation, Taken
 from bridge.conversation.digits import Digits
 from bridge.conversation.fallback import FALLBACK_PROMPT, Fallback
 from bridge.conversation.lookups import LookupFn
@@ -77,7 +78,8 @@ LAST_WORDS_S = 3.0  # after a hang-up, how long the words already said may take 
 # after 200 ms once the words so far are a whole answer by their form (all the digits,
 # a yes or a no), never early on an intent ("I lost my card | somewhere on the bus" is
 # a whole sentence at its pause, and the caller has more to say); after 1200 ms when
-# the words at the pause stop mid-sentence ("how much money is | in my account").
+# the words at the pause stop mid-sentence ("how much money is | in my account") or
+# answer nothing yet ("my son needs | his booster jab").
 ENDPOINT = EndpointConfig(
     onset_ms=200, hangover_ms=550, early_hangover_ms=200, held_hangover_ms=1200
 )
@@ -188,6 +190,8 @@ class CallRuntime:
         self._speech_start_ms = 0
         self._speech_start_clock = 0
         self._last_partial = ""
+        self.continuation = Continuation()
+        self.bot_frames = 0  # of bot audio played: what a caller may have heard of a reply
         self.bridged = False
         self.ended = asyncio.Event()
         self.result = Outcome()
@@ -383,6 +387,11 @@ class CallRuntime:
         self._speech_start_clock = self.now_ms() - (self.audio_ms - self._speech_start_ms)
         self._last_partial = ""
         self._quiet = 0
+        since = self.now_ms() - self._speech_start_clock
+        going_on = self.continuation.resumable(self.now_ms(), self.bot_frames, since)
+        if going_on is not None and self._step_back(going_on, onset=False):
+            return
+        self.continuation.forget()
         if self.listen is None or not self.voice.busy:
             return
         self._barge_in(fired_at)
@@ -448,14 +457,21 @@ class CallRuntime:
 
     async def _hold_if_unfinished(self) -> None:
         """Hold the turn open when what the caller said up to this pause (Whisper's
-        words, heard from the pause on) stops mid-sentence: a caller gathering their
-        thoughts is not done."""
+        words, heard from the pause on) stops mid-sentence, or answers nothing the
+        state asked ("My son needs…", "Is there any chance…"): a caller gathering
+        their thoughts is not done. A whole answer ends the turn on the usual hangover.
+        """
         listen = self.listen
         if listen is None or self.bridged:
             return
         words = await self.session.words_at_pause()
+        if not words:
+            return
+        unfinished = sounds_unfinished(words) or not await asyncio.to_thread(
+            self.matcher.understands, words, listen
+        )
         still = self._paused and self._turn_open and listen is self.listen
-        if still and words and sounds_unfinished(words):
+        if still and unfinished:
             self.endpointer.hold(0)
 
     def _on_speech_end(self) -> None:
@@ -500,29 +516,50 @@ class CallRuntime:
         if self.session.converses and not self.bridged:
             self.model.asked_at = time.perf_counter()
             return  # the model answers through its events (ModelTurns)
+        whole, continues = self.continuation.joined(heard.text)
+        text = MASK if listen.sensitive and heard.text else heard.text
         if self.hung_up:  # the caller's last words: written down, nobody left to answer
             if heard.text:
-                text = MASK if listen.sensitive else heard.text
-                self._emit(
-                    TranscriptFinal, speaker="caller", text=text, start_ms=start_ms, end_ms=end_ms
-                )
+                self._emit(TranscriptFinal, speaker="caller", text=text, start_ms=start_ms,
+                           end_ms=end_ms, continues=continues)  # fmt: skip
             return
         if self.bridged:
             self._transcribe_bridged(heard.text, start_ms, end_ms)
             return
         # Off the loop: the sentence embedding is milliseconds of CPU (the engine's own
         # look at the words has usually cached it already).
-        u = await asyncio.to_thread(self.matcher.match, heard.text, listen)
-        text = MASK if listen.sensitive and heard.text else heard.text
+        u = await asyncio.to_thread(self.matcher.match, whole, listen)
         if heard.text:
-            self._emit(
-                TranscriptFinal, speaker="caller", text=text, start_ms=start_ms, end_ms=end_ms
-            )
+            self._emit(TranscriptFinal, speaker="caller", text=text, start_ms=start_ms,
+                       end_ms=end_ms, continues=continues)  # fmt: skip
+        self._handling = False
+        taken = Taken.of(self.interp.snap, len(self.result.path), listen, whole,
+                         self.now_ms(), self.bot_frames)  # fmt: skip
+        if self.endpointer.in_speech[0] and self._step_back(taken, onset=True):
+            return  # already going on: nothing said back, nothing to undo
         if u.intent:
             slots = {k: MASK for k in u.slots} if listen.sensitive else u.slots
             self._emit(IntentDetected, intent=u.intent, confidence=u.confidence, slots=slots)
-        self._handling = False
-        self._handle(u)
+        if not any(isinstance(a, fi.Lookup) for a in self._handle(u)):
+            self.continuation.taken = taken  # a request already sent is not taken back
+
+    def _step_back(self, taken: Taken, onset: bool) -> bool:
+        """The caller goes on with the turn just ended before its reply reached them:
+        the reply is dropped, the flow returns to where it stood, and the turn is heard
+        again from here (its words joined to these). Flows a model converses in, and a
+        call handed to a person, take the words as they come."""
+        if self.bridged or self.session.converses or self.session.server_turns:
+            return False
+        if self.ended.is_set() or self.hung_up:
+            return False
+        self.voice.cut(self.control.clear)
+        self._after_speech.clear()  # a transfer or hang-up waiting on the reply
+        self.interp.snap = self.continuation.step_back(taken)
+        del self.result.path[taken.path_len :]
+        log.info("caller went on after a pause", call_id=self.call_id, state=self.interp.state)
+        self._emit(StateEntered, flow=self.flow.flow, state=self.interp.state)
+        self._open_turn(taken.listen, onset=onset)
+        return True
 
     def _transcribe_bridged(self, text: str, start_ms: int, end_ms: int) -> None:
         if text:
@@ -576,6 +613,7 @@ class CallRuntime:
             line = self.playout.line_pcm if self.line is not None else None
             self.recording.bot_frame(frame if line is None else line)
         if frame is not None:
+            self.bot_frames += 1
             turn = self._turn
             if turn is not None and not turn.reported:
                 self._report_turn(turn)
@@ -623,11 +661,14 @@ class CallRuntime:
 
     # -- the flow's actions -----------------------------------------------------------
 
-    def _handle(self, event: fi.Event) -> None:
+    def _handle(self, event: fi.Event) -> list[fi.Action]:
+        self.continuation.forget()
         if self.ended.is_set() or self.fallback.failing:
-            return
+            return []
         self.listen = None
-        self._execute(self.interp.handle(event))
+        actions = self.interp.handle(event)
+        self._execute(actions)
+        return actions
 
     def _execute(self, actions: list[fi.Action]) -> None:
         for action in actions:
@@ -658,14 +699,16 @@ class CallRuntime:
         ):
             self._end("flow_ended", "completed")
 
-    def _open_turn(self, listen: fi.Listen) -> None:
+    def _open_turn(self, listen: fi.Listen, onset: bool = True) -> None:
+        """``onset``: give the engine what the caller is already saying (the speech
+        started before the turn opened)."""
         self.listen = listen
         self._quiet = 0
         self.digits.clear()
         self._turn_open = True
         self._paused = False
         self.session.listen(listen)
-        if self.endpointer.in_speech[0]:
+        if onset and self.endpointer.in_speech[0]:
             self._push_onset()  # the caller is already talking: give them what they said
 
     def _push_onset(self) -> None:

@@ -73,6 +73,9 @@ class TranscriptFinal(_Event):
     start_ms: int | None = None
     end_ms: int | None = None
     interrupted: bool = False  # bot speech cut short by the caller: text is what was heard
+    # The caller went on after a pause before any reply reached them: these words
+    # continue their previous line, and were understood together with it.
+    continues: bool = False
 
 
 class StateEntered(_Event):

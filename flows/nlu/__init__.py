@@ -112,6 +112,11 @@ class Matcher:
         confidence = scored.confidence if scored.intent else (1.0 if slots else scored.confidence)
         return Utterance(text, scored.intent, slots, confidence)
 
+    def understands(self, text: str, listen: Listen | None) -> bool:
+        """Whether ``text`` answers the state: an intent it listens for, or its slot."""
+        understood = self.match(text, listen)
+        return understood.intent is not None or bool(understood.slots)
+
     def slot_value(self, text: str, listen: Listen) -> Any:
         """The value of the slot the state collects, if ``text`` holds one (no intent
         scoring: cheap enough for every partial transcript)."""

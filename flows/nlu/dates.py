@@ -7,11 +7,11 @@ few, so they are read here first, on the text with its number words as digits
 (:func:`flows.nlu.slots.spoken_numbers`):
 
 - a day and a month, with or without a year: "the 4th of July 1982", "July 4th",
-  "the 21st of the 6th, 93";
-- a weekday with a day of the month ("Thursday the 3rd"), or a day alone ("the
-  30th"): the next such date from today;
-- "today", "tomorrow", "the day after tomorrow", "a week on Friday" (UK: Friday
-  of next week);
+  "the 21st of the 6th, 93", "it's 12/11/89";
+- a weekday with a day of the month ("Thursday the 3rd", "Wednesday 2nd"), or a day
+  alone ("the 30th"): the next such date from today;
+- "today", "tomorrow", "the day after tomorrow", "a week on Friday" or "Friday
+  week" (UK: Friday of next week);
 - two-digit years: the century that puts the year no more than ten years ahead.
 
 Anything else goes to dateparser, relative to the call's own today, with days before
@@ -93,7 +93,11 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
         return today
     weekday = next((i for i, w in enumerate(WEEKDAYS) if re.search(rf"\b{w[:3]}\w*day\b", t)), None)
     m = (
-        re.search(rf"\ba week (?:on|from) (?:this )?{WEEKDAYS[weekday]}\b", t)
+        re.search(
+            rf"\ba week (?:on|from) (?:this )?{WEEKDAYS[weekday]}\b|"
+            rf"\b{WEEKDAYS[weekday]} week\b",
+            t,
+        )
         if weekday is not None
         else None
     )
@@ -109,6 +113,9 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
     numeric = re.sub(r"\b0 (\d)\b", r"0\1", t)
     numeric = re.sub(r"^\W*(\d\d)(\d\d)[\s,/.-]*(\d\d(?:\d\d)?)\W*$", r"\1 \2 \3", numeric)
     m = re.fullmatch(r"\W*(\d{1,2})[\s,/.-]+(\d{1,2})[\s,/.-]+(\d{4}|\d{2})\W*", numeric)
+    m = m or re.search(r"(?<![\d/.-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.-])", numeric)
+    if m and m.lastindex == 4:  # written with slashes inside a sentence: "it's 12/11/89"
+        m = re.fullmatch(r"(\d+)\D(\d+)\D(\d+)", m.group())
     if m:
         first, second = int(m.group(1)), int(m.group(2))
         day, month = (first, second) if day_first else (second, first)
@@ -120,9 +127,10 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
     elif month_day:
         month, day, year_digits = month_day.group(1), month_day.group(2), month_day.group(3)
     else:
-        m = re.search(rf"\bthe\s+{_DAY}\b", t)
+        # "the 30th", "Wednesday 2nd"
+        m = re.search(rf"\bthe\s+{_DAY}\b|day\s+(\d{{1,2}})(?:st|nd|rd|th)\b", t)
         if m and not re.search(_MONTH, t.replace("may i", "")):
-            return _next_day_of_month(int(m.group(1)), today, weekday)
+            return _next_day_of_month(int(m.group(1) or m.group(2)), today, weekday)
         if weekday is not None and not re.search(r"\b(?:next|last|week|weeks)\b", t):
             # "Friday", "this Friday", "on Friday": the next one to come (today is "today")
             return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)

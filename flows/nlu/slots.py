@@ -25,7 +25,7 @@ DIGIT_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
     "six": "6", "seven": "7", "eight": "8", "nine": "9",
 }  # fmt: skip
-REPEATS = {"double": 2, "triple": 3}
+REPEATS = {"double": 2, "triple": 3, "treble": 3}
 CURRENCY = r"(?:pounds?|quid|dollars?|bucks|euros?|£|\$|€)"
 SUBUNIT = r"(?:p|pence|pennies|cents?)"
 
@@ -115,6 +115,16 @@ def parse_yes_no(text: str) -> bool | None:
     return yes_no.answer(text)
 
 
+# Words without which a sentence names no day: a month and a year ("SIST may 2001",
+# "sometime in December") are not a day, and dateparser would put today's in.
+DAY_CUE = re.compile(
+    r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\b"
+    r"|\b(?:today|tomorrow|tonight|weeks?|fortnight|days?)\b|(?<!\d)\d{1,2}(?!\d)"
+    r"|\b(?:first|second|third|\w+th)\b",
+    re.IGNORECASE,
+)
+
+
 def parse_date(text: str, today: date, day_first: bool = True) -> str | None:
     """An ISO date: "the fourth of July 1982", "next Tuesday", "12 March 1990"."""
     t = spoken_numbers(text)
@@ -122,6 +132,8 @@ def parse_date(text: str, today: date, day_first: bool = True) -> str | None:
     if found is not None:
         return found.isoformat()
     t = CLOCK_WORDS.sub(" ", t)
+    if not DAY_CUE.search(t):
+        return None
     base = datetime(today.year, today.month, today.day)
     settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future",
                      "DATE_ORDER": "DMY" if day_first else "MDY"}  # fmt: skip
@@ -149,9 +161,14 @@ CLOCK = re.compile(r"\b(\d{1,2})(?:[:.](\d\d))?\s*(a\.?\s?m|p\.?\s?m)?\b")
 
 def parse_enum(text: str, values: list[str]) -> str | None:
     t = text.lower()
-    named = [v for v in values if re.search(rf"\b{re.escape(v.lower())}\b", t)]
-    if len(named) == 1:
-        return named[0]
+    # "afternoon would be best, I work mornings": a value said as such before one
+    # said in the plural (the times a caller can't do, as often as the ones they can).
+    for plural in ("", "s"):
+        named = [v for v in values if re.search(rf"\b{re.escape(v.lower())}{plural}\b", t)]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            break
     part = _day_part(t, [v for v in values if v.lower() in DAY_PARTS])
     if part is not None:
         return part
@@ -167,7 +184,7 @@ def _day_part(text: str, parts: list[str]) -> str | None:
     for m in CLOCK.finditer(t):
         hour, suffix = int(m.group(1)), (m.group(3) or "").replace(".", "").replace(" ", "")
         clock_words = re.match(r"\s*o.?clock", t[m.end() :]) or re.search(
-            r"(?:past|to)\s*$", t[: m.start()]
+            r"\b(?:past|to|half|after|around|about|at|from)\s*$", t[: m.start()]
         )
         if hour > 23 or (not suffix and not m.group(2) and not clock_words):
             continue

@@ -45,7 +45,7 @@ PHRASES: Mapping[str, int] = {
         UNSURE: [
             "not sure", "unsure", "not certain", "i do not know", "do not know", "dunno",
             "maybe", "perhaps", "possibly", "no idea", "let me think", "let me check",
-            "hang on", "hold on", "one moment", "one sec", "just a sec", "wait a minute",
+            "hang on", "hold on", "one moment", "one sec", "just a sec", "wait a minute", "wait",
             "what happens", "what do you mean", "why", "how", "depends", "it depends",
             "not sure yet",
         ],
@@ -63,6 +63,10 @@ CONTRACTIONS = {
 
 
 NEGATORS = frozenset(["not", "do not", "did not", "is not", "never"])
+# Asking for a moment, not doubting: after a no it keeps the no ("no, hang on, I think
+# I've found it": don't block it), after a yes it takes the yes back.
+MOMENTS = frozenset(["hang on", "hold on", "one moment", "one sec", "just a sec",
+                     "wait a minute", "wait"])  # fmt: skip
 
 
 def clauses(text: str) -> list[list[str]]:
@@ -85,13 +89,15 @@ QUESTION_STARTS = frozenset({
 def answer(text: str) -> bool | None:
     """True, False, or None when the words do not settle it."""
     found = clauses(text)
-    if [w for ws in found for w in ws] == ["now"]:
-        return False  # a lone "No." over a phone line, as Whisper writes it
+    moment_words = {w for p in MOMENTS for w in p.split()}
+    if [w for ws in found for w in ws if w not in moment_words | FILLERS] == ["now"]:
+        return False  # a lone "No." ("Wait, no.") over a phone line, as Whisper writes it
     asked = text.rstrip().endswith("?") and found and found[0][0] in QUESTION_STARTS
     if asked and PHRASES.get(" ".join(found[0][:2])) not in (YES, NO):  # "Why not?" answers
         return None
     strong: list[int] = []
     weak: list[int] = []
+    said: list[str] = []  # the strong phrases, in order
     for words in found:
         negated = False  # "don't do that": a yes phrase right after a negator is a no
         i = 0
@@ -103,6 +109,8 @@ def answer(text: str) -> bool | None:
                     if negated and value == YES:
                         value = NO
                     (strong if phrase in PHRASES else weak).append(value)
+                    if phrase in PHRASES:
+                        said.append(phrase)
                     negated = phrase in NEGATORS
                     i += n
                     break
@@ -110,8 +118,11 @@ def answer(text: str) -> bool | None:
                 negated = False
                 i += 1
     # The last thing said settles it, a hedge included: "yes, hang on, let me check" is
-    # neither, "hang on, not that day" is a no.
+    # neither, "hang on, not that day" is a no, "no, hang on" still a no.
     if strong and strong[-1] == UNSURE:
+        last = max((i for i, v in enumerate(strong) if v != UNSURE), default=None)
+        if last is not None and strong[last] == NO and set(said[last + 1 :]) <= MOMENTS:
+            return False
         return None
     strong = [v for v in strong if v != UNSURE]
     decided = strong or weak

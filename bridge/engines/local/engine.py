@@ -14,6 +14,8 @@ GIL go). The event loop only hands frames over.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -36,6 +38,7 @@ from bridge.engines.local.tts import Synthesizer, sentences
 from flows.interpreter import Listen
 from flows.model import Flow
 from flows.nlu import Matcher
+from flows.nlu.slots import spoken_numbers
 from media.format import FRAME_MS
 from media.line import phone_line
 
@@ -61,16 +64,31 @@ def last_word(grammar: str, whisper: Transcript | None, understood: Callable[[st
     Whisper's wherever it heard words. A slot's grammar fits whatever is said ("what
     time do you close" at a yes/no question comes out "right thank you", a yes), and a
     menu's model puts other intents' words in a paraphrasing caller's mouth. Only a
-    Whisper transcript that means nothing to the state and that Whisper is unsure of
-    (below its own average log-probability for a failed decode) gives way, where
-    pocketsphinx heard something."""
+    Whisper transcript that means nothing to the state gives way, where pocketsphinx
+    heard something and Whisper is unsure of its words (below its own average
+    log-probability for a failed decode) or wrote the same number with a digit short
+    or over."""
     if whisper is None or not whisper.text:
         return grammar
     if whisper.looped and grammar:  # a decoding loop: the streaming words are surer
         return grammar
-    if not grammar or understood(whisper.text) or whisper.avg_logprob >= MIN_AVG_LOGPROB:
+    if not grammar or understood(whisper.text):
         return whisper.text
-    return grammar
+    if whisper.avg_logprob < MIN_AVG_LOGPROB or same_digits(whisper.text, grammar):
+        return grammar
+    return whisper.text
+
+
+def same_digits(whisper: str, grammar: str) -> bool:
+    """Whether the two wrote the same number the two ways Whisper gets one wrong:
+    leading zeros dropped ("oh oh seven three" as "73") or a run of one digit the
+    wrong length ("six two double eight" as "62888"). A digit grammar hears each
+    digit said."""
+    a, b = (re.sub(r"\D", "", spoken_numbers(t)) for t in (whisper, grammar))
+    if not a or not b or a == b:
+        return False
+    runs = lambda digits: [d for d, _ in itertools.groupby(digits)]  # noqa: E731
+    return a.lstrip("0") == b.lstrip("0") or runs(a) == runs(b)
 
 
 class LocalEngine(SpeechEngine):
@@ -233,8 +251,7 @@ class LocalSession(EngineSession):
         return Heard(text, in_grammar, (time.perf_counter() - started) * 1000)
 
     def _understood(self, text: str) -> bool:
-        u = self.matcher.match(text, self._listen)
-        return u.intent is not None or bool(u.slots)
+        return self.matcher.understands(text, self._listen)
 
     async def _whisper(self, audio: list[I16]) -> Transcript | None:
         """Whisper's transcript of the turn; None if it fails (the caller is then

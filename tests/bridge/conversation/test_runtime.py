@@ -15,7 +15,7 @@ from bridge.conversation.lookups import StaticLookup
 from bridge.engines.base import EngineError, EngineSession
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import Constraint, words_of
-from bridge.legs.virtual import HangUp, Speak, VirtualLeg, phone_line, run_call
+from bridge.legs.virtual import HangUp, Silence, Speak, VirtualLeg, phone_line, run_call
 from media.format import FRAME_MS, HOUSE_FRAME
 from tests.audio import VOICES, synthesize
 from tests.bridge.conversation.calls import (
@@ -280,24 +280,43 @@ async def test_a_prefix_does_not_end_the_turn_at_a_pause() -> None:
 
 
 @pytest.mark.parametrize(
-    ("first", "then", "key", "turns"),
+    ("first", "then", "key"),
     [
-        ("how much money is", "in my current account", "current", 1),
-        ("I lost my card", "on the bus", "bus", 2),
+        ("how much money is", "in my current account", "current"),
+        ("is there any chance", "I could talk to someone", "someone"),
     ],
 )
-async def test_a_pause_mid_sentence_holds_the_turn_open(
-    first: str, then: str, key: str, turns: int
-) -> None:
-    """800 ms of pause, past the 550 ms hangover: after words that stop mid-sentence
-    the turn waits for the rest; after a whole sentence it ends (the rest is a turn of
-    its own)."""
+async def test_a_pause_mid_sentence_holds_the_turn_open(first: str, then: str, key: str) -> None:
+    """800 ms of pause, past the 550 ms hangover: after words that stop mid-sentence,
+    or that ask for nothing the state offers yet, the turn waits for the rest."""
     leg = VirtualLeg([Speak(paused(first, 800, then), ""), HangUp()], realtime=True)
     events: list = []  # type: ignore[type-arg]
     await run_call(CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
     finals = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"]
-    assert len(finals) == turns, finals
-    assert key in words_of(" ".join(finals)), finals  # heard, in either case
+    assert len(finals) == 1, finals
+    assert key in words_of(finals[0]), finals
+
+
+@pytest.mark.parametrize(("pause_ms", "one_turn"), [(800, True), (2000, False)])
+async def test_a_caller_who_goes_on_before_the_reply_is_heard_is_one_turn(
+    pause_ms: int, one_turn: bool
+) -> None:
+    """ "I lost my card" is a whole request: the turn ends at the pause and the flow
+    moves on. A caller who goes on before any of the reply reached them ("…on the
+    bus") has the reply dropped, the flow stepped back, and both parts understood as
+    one turn; a caller who spoke over a reply they heard interrupts it (barge-in)."""
+    said = paused("I lost my card", pause_ms, "on the bus")
+    leg = VirtualLeg([Speak(said, ""), Silence(4000), HangUp()], realtime=True)
+    events: list = []  # type: ignore[type-arg]
+    rt = await run_call(CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
+    finals = [e for e in events if e.type == "transcript.final" and e.speaker == "caller"]
+    assert [f.continues for f in finals] == [False, one_turn], [f.text for f in finals]
+    assert rt.result.path.count("for_lost_card") == 1, rt.result.path
+    barged = [e for e in events if e.type == "call.barge_in"]
+    assert bool(barged) is not one_turn, barged
+    if one_turn:  # the reply to the whole sentence was said whole, once
+        bot = [e.text for e in events if e.type == "transcript.final" and e.speaker == "bot"]
+        assert bot.count("First, a quick security check.") == 1, bot
 
 
 @pytest.mark.parametrize(("fail_on", "after"), [("finish", 0), ("speak", 3)])

@@ -86,6 +86,18 @@ def test_whisper_has_the_last_word_unless_it_is_unsure_and_means_nothing() -> No
     assert last_word("yes", Transcript("", 0.9, -2.0), never) == "yes"
 
 
+def test_the_digit_grammar_wins_where_whisper_wrote_the_number_a_digit_short_or_over() -> None:
+    never = lambda text: False  # noqa: E731
+    sure = lambda text: Transcript(text, 0.05, -0.2)  # noqa: E731
+    assert last_word("oh oh seven three", sure("It's 73."), never) == "oh oh seven three"
+    assert last_word("six two eight eight", sure("62888"), never) == "six two eight eight"
+    # A different number, or Whisper's already understood: Whisper's words stand.
+    assert last_word("six two eight eight", sure("5193"), never) == "5193"
+    assert last_word("two seven eight three", sure("73"), never) == "73"
+    assert last_word("one two three four", sure("1234."), never) == "1234."
+    assert last_word("oh seven three", sure("It's 73."), lambda t: True) == "It's 73."
+
+
 async def test_a_menu_turn_is_understood_from_whisper(engine: LocalEngine) -> None:
     session = await engine.open("call-1", CARDS)
     assert isinstance(session, LocalSession)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ ACCOUNT, TOKEN = "AC" + "1" * 32, "twilio-test-auth-token"
 VONAGE_APP = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
 VONAGE_SECRET = "vonage-signature-secret-of-32-bytes-or-more"
 VONAGE_KEY = rsa_key()
+STARTUP_S = 60.0
 
 
 async def serve(app: FastAPI, port: int, **tls: Any) -> tuple[uvicorn.Server, asyncio.Task[None]]:
@@ -39,9 +41,15 @@ async def serve(app: FastAPI, port: int, **tls: Any) -> tuple[uvicorn.Server, as
         )
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
+    # Start-up runs the app's lifespan first (SIP workers, Kamailio, learning the
+    # flows): seconds on a busy 2-core machine. Tests start once it listens, never before.
+    deadline = time.monotonic() + STARTUP_S
+    while not server.started:
+        if task.done():
+            task.result()  # start-up failed: its error, not a later "connection refused"
+            raise RuntimeError("the server stopped before it listened")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server did not listen within {STARTUP_S} s")
         await asyncio.sleep(0.01)
     return server, task
 

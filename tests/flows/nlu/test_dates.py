@@ -23,6 +23,7 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("Could we do the 30th?", "2026-11-30"),
         ("the 22nd of December, before Christmas", "2026-12-22"),
         ("a week on Friday", "2026-12-04"),
+        ("Monday week, please", "2026-12-07"),
         ("a week tomorrow", "2026-12-02"),
         ("the day after tomorrow", "2026-11-26"),
         ("Could I get an appointment first thing on Monday?", "2026-11-30"),
@@ -33,6 +34,9 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("Um, can we do Tuesday the ACE?", "2026-12-08"),  # "the eighth" over the line
         ("Could I book in four? Friday afternoon.", "2026-11-27"),
         ("Tuesday", "2026-12-01"),  # today is "today": a weekday named is the next one
+        ("Wednesday 2nd.", "2026-12-02"),
+        ("It's 12/11/89", "1989-11-12"),  # slashes inside a sentence; a year gone by
+        ("born on 3-4-1977 I think", "1977-04-03"),
     ],
 )
 def test_uk_forms(text: str, want: str) -> None:
@@ -43,3 +47,9 @@ def test_the_order_of_numbers_follows_the_locale() -> None:
     assert parse_date("3/4/2027", TODAY) == "2027-04-03"
     assert parse_date("3/4/2027", TODAY, day_first=False) == "2027-03-04"
     assert parse_date("July 4th, 1982", TODAY, day_first=False) == "1982-07-04"
+
+
+def test_a_month_and_a_year_without_a_day_are_no_date() -> None:
+    """ "the fifth of May 2001" misheard as "SIST may 2001": asked again, never the
+    call's own day of the month put in."""
+    assert parse_date("SIST may 2001.", TODAY) is None

@@ -31,6 +31,7 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("4111411141", 4, "4111"),  # Whisper looping on a short answer
         ("Double 562", 4, "5562"),  # "double five, five six two", as Whisper joins it
         ("Triple 3-1", 4, "3331"),
+        ("8 treble 2", 4, "8222"),
         ("for 729.", 4, "4729"),  # "four" heard as "for" among digits
         ("The last four digits are 6 4 3 0.", 4, "6430"),  # a count is not a digit
         ("go to 4111", 4, "4111"),
@@ -102,6 +103,24 @@ def test_yes_no(text: str, want: bool | None) -> None:
 )
 def test_date(text: str, want: str | None) -> None:
     assert parse_date(text, TODAY) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("after lunch if possible", "afternoon"),
+        ("first thing", "morning"),
+        ("10:30 a.m.", "morning"),
+        ("half two", "afternoon"),  # a clinic's afternoon, not the night
+        ("at 3 o'clock", "afternoon"),
+        ("Sometime after two would be ideal.", "afternoon"),  # a bare hour after a cue
+        ("around 10 please", "morning"),
+        ("I can do 2", None),  # a bare number is no time
+        ("Mornings are better for me, I start work at one.", "morning"),  # named wins
+    ],
+)
+def test_a_part_of_the_day_from_a_time(text: str, want: str | None) -> None:
+    assert parse_enum(text, ["morning", "afternoon"]) == want
 
 
 def test_enum() -> None:

@@ -18,11 +18,14 @@ NO = [
     "Hold off for now.", "That is not correct.", "Yeah, no.", "Leave it for now.",
     "Now.",  # a lone "No." as Whisper may write it
     "Nah, hang on, not that day.",  # the last thing said settles it
+    "No, hang on, I think I've found it.",  # asking for a moment keeps a no
+    "Wait, no.", "Wait now.",
 ]  # fmt: skip
 NEITHER = [
     "maybe later", "I'm not sure.", "What happens if I do?", "Hang on, let me check my bag.",
     "Right?", "the fourth of July", "", "Um.", "Yes, hang on, let me check.",
     "Will that stop my direct debits going out?", "What happens if I do?",
+    "Yes, wait.", "No, hang on, let me check.",  # a moment takes a yes back; a check, a no
 ]  # fmt: skip
 
 
