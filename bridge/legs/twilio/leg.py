@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
+from bridge.legs.guard import POLICY_VIOLATION, PROTOCOL_ERROR, Broken, StreamGuard
 from bridge.legs.playback import BATCH, PlaybackTracker, start_when_ready
 from bridge.legs.twilio import protocol as tp
 from flows.interpreter import Transfer
@@ -26,7 +27,6 @@ from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 FRAME = 160  # bytes of mu-law in 20 ms
-MAX_BAD = 50  # malformed messages tolerated before the stream is deemed broken
 FORK_WAIT_S = 30.0  # after a transfer, how long the listen-only fork may take to connect
 
 
@@ -58,7 +58,7 @@ class TwilioLeg:
         self.runtime: CallRuntime | None = None
         self.line = LineCodec("pcmu", 8000)
         self._buf = b""
-        self._bad = 0
+        self.guard = StreamGuard("twilio")
         self.playback = PlaybackTracker()
         self._sending = False
         self._starter: asyncio.Task[None] | None = None
@@ -90,10 +90,11 @@ class TwilioLeg:
             await self.ws.send_text(text)
 
     async def run(self) -> None:
+        reason = "caller_hangup"
         try:
             while True:
                 try:
-                    raw = await self.ws.receive_text()
+                    raw = await self.guard.receive(self.ws.receive_text())
                 except WebSocketDisconnect:
                     break
                 except KeyError:  # a binary frame: Twilio never sends one
@@ -103,17 +104,20 @@ class TwilioLeg:
                     msg = tp.parse(raw)
                 except tp.ProtocolError as exc:
                     self._reject(str(exc))
-                    if self._bad > MAX_BAD:
-                        break
                     continue
                 if not await self._handle(msg):
                     break
+        except Broken as broken:
+            self.guard.closing(broken, call_sid=self.call_sid)
+            reason = PROTOCOL_ERROR
+            with contextlib.suppress(RuntimeError):
+                await self.ws.close(code=POLICY_VIOLATION)
         finally:
             if self._starter is not None:
                 self._starter.cancel()
             runtime = self.runtime
             if runtime is not None and not self.transferred:
-                runtime.caller_hung_up()
+                runtime.caller_hung_up(reason)
             elif runtime is not None:  # the listen-only fork takes over; if it never comes, end
                 forks = self.state.twilio_forks
                 asyncio.get_running_loop().call_later(
@@ -122,14 +126,12 @@ class TwilioLeg:
                 )
 
     def _reject(self, why: str) -> None:
-        self._bad += 1
-        if self._bad <= 3 or self._bad % 100 == 0:
-            log.warning(
-                "twilio message rejected", call_sid=self.call_sid, reason=why, rejected=self._bad
-            )
+        self.guard.reject(why, call_sid=self.call_sid)
 
     async def _handle(self, msg: tp.Message) -> bool:
         match msg:
+            case tp.Start() if self.runtime is not None:
+                self._reject("a second start on a stream that carries a call")
             case tp.Start():
                 return await self._start(msg)
             case tp.Media():
@@ -160,6 +162,7 @@ class TwilioLeg:
             log.warning("twilio stream refused: unknown or reused token", call_sid=info.callSid)
             return False
         self.stream_sid, self.call_sid = info.streamSid, info.callSid
+        self.guard.started = True
         structlog.contextvars.bind_contextvars(call_id=info.callSid)  # this task's log lines
         self.runtime = await self.state.call_service.start(
             self,

@@ -18,13 +18,13 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from bridge import logs
 from bridge.conversation.runtime import CallRuntime
+from bridge.legs.guard import POLICY_VIOLATION, PROTOCOL_ERROR, Broken, StreamGuard
 from bridge.legs.playback import start_when_ready
 from flows.interpreter import Transfer
 from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 RATES = {"audio/l16;rate=16000": 16000, "audio/l16;rate=8000": 8000}
-MAX_BAD = 50
 
 
 class VonageLeg:
@@ -35,7 +35,7 @@ class VonageLeg:
         self.dialled = ""
         self.line = LineCodec("l16", 16000)
         self._buf = b""
-        self._bad = 0
+        self.guard = StreamGuard("vonage")
         self._sending_bot = False
         self._early = False  # the bot's first frame of a reply went out before its slot
         self._starter: asyncio.Task[None] | None = None
@@ -75,17 +75,14 @@ class VonageLeg:
             await self.ws.send_bytes(data)
 
     def _reject(self, why: str) -> None:
-        self._bad += 1
-        if self._bad <= 3 or self._bad % 100 == 0:
-            log.warning(
-                "vonage message rejected", call_uuid=self.call_uuid, reason=why, rejected=self._bad
-            )
+        self.guard.reject(why, call_uuid=self.call_uuid)
 
     async def run(self) -> None:
+        reason = "caller_hangup"
         try:
-            while self._bad <= MAX_BAD:
+            while True:
                 try:
-                    message = await self.ws.receive()
+                    message = await self.guard.receive(self.ws.receive())
                 except WebSocketDisconnect:
                     break
                 if message["type"] == "websocket.disconnect":
@@ -94,6 +91,11 @@ class VonageLeg:
                     await self._audio(message["bytes"])
                 elif message.get("text") is not None and not await self._event(message["text"]):
                     break
+        except Broken as broken:
+            self.guard.closing(broken, call_uuid=self.call_uuid)
+            reason = PROTOCOL_ERROR
+            with contextlib.suppress(RuntimeError):
+                await self.ws.close(code=POLICY_VIOLATION)
         finally:
             if self._starter is not None:
                 self._starter.cancel()
@@ -102,7 +104,7 @@ class VonageLeg:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._transfer_done.wait(), 15)
             if self.runtime is not None:
-                self.runtime.caller_hung_up()
+                self.runtime.caller_hung_up(reason)
 
     async def _event(self, text: str) -> bool:
         try:
@@ -114,6 +116,9 @@ class VonageLeg:
             self._reject("text frame is not a JSON object")
             return True
         kind = ev.get("event")
+        if kind == "websocket:connected" and self.runtime is not None:
+            self._reject("a second websocket:connected on a socket that carries a call")
+            return True
         if kind == "websocket:connected":
             return await self._connected(ev)
         if kind == "websocket:dtmf" and self.runtime is not None:
@@ -135,6 +140,7 @@ class VonageLeg:
             return False
         self.line = LineCodec("l16", rate)
         self.call_uuid, self.dialled = pending.call_sid, pending.dialled
+        self.guard.started = True
         structlog.contextvars.bind_contextvars(call_id=self.call_uuid)
         self.runtime = await self.state.call_service.start(
             self,
@@ -163,9 +169,10 @@ class VonageLeg:
             return
         n = self.line.frame_bytes
         if len(data) % 2 or len(data) > 50 * n:
+            # Dropped whole: an odd byte kept would swap the byte order of every sample
+            # after it (the caller would turn to noise for the rest of the call).
             self._reject(f"binary frame of {len(data)} bytes")
-            if len(data) > 50 * n:
-                return
+            return
         self._buf += data
         while len(self._buf) >= n:
             chunk, self._buf = self._buf[:n], self._buf[n:]

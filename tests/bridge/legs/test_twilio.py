@@ -138,6 +138,9 @@ async def test_agent_transfer_goes_through_rest_and_the_fork_keeps_transcribing(
     await c.stop()  # Twilio ends the <Connect> stream when the TwiML is replaced
     fork = TwilioCaller(c.base, c.auth_token, c.call_sid)
     await fork.connect(twiml, path="fork")
+    # The fork keeps the main stream's rules: a bad frame is skipped, never its end.
+    await fork.ws.send(b"\x00\x01binary")
+    await fork.send({"event": "media", "streamSid": fork.stream_sid, "media": {"payload": "%%%"}})
     await fork.say(synthesize("my card was stolen yesterday", VOICES[1]))
     for _ in range(60):
         await fork.media(b"\xff" * 160)

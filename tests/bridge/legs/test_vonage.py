@@ -138,7 +138,7 @@ async def test_bad_audio_and_events_are_logged_and_the_call_goes_on(bridge: Brid
     await c.connect((await c.answer()).json())
     for bad in ("{oops", "[1]", '{"event":"websocket:dtmf","digit":"55"}', '{"event":"new:thing"}'):
         await c.ws.send(bad)
-    await c.frame(bytes(641))  # odd length: the extra byte waits for the next frame
+    await c.frame(bytes(641))  # odd length: dropped whole (the samples after stay aligned)
     await c.frame(bytes(640 * 60))  # far too much at once: dropped
     await c.wait_for_bot(min_frames=40)
     assert c.received_audio == 45  # greeting and menu, all of them
