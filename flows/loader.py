@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
 from flows.model import STATE_KINDS, Flow
 
@@ -80,10 +81,16 @@ class Source:
         return Problem(self.file, line, col, message, fix)
 
 
+# A flow nests a few levels (states, a state, a lookup's body...); thousands of
+# brackets would exhaust Python's recursion in the composer and the checks after it.
+MAX_NESTING = 50
+
+
 def parse_yaml(text: str, file: str) -> Source:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
+        _check_nesting(yaml, text, file)
         tree = yaml.load(text)
     except MarkedYAMLError as exc:
         # An unterminated quote or bracket is reported where the scanner gave up; the
@@ -116,6 +123,30 @@ def parse_yaml(text: str, file: str) -> Source:
             ]
         )
     return Source(file, tree)
+
+
+def _check_nesting(yaml: YAML, text: str, file: str) -> None:
+    """Reject nesting deeper than :data:`MAX_NESTING`, at the line where it goes too
+    deep (the parser's events come one by one: no recursion here)."""
+    depth = 0
+    for event in yaml.parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                mark = event.start_mark
+                raise FlowInvalid(
+                    [
+                        Problem(
+                            file,
+                            mark.line + 1,
+                            mark.column + 1,
+                            f"nested more than {MAX_NESTING} levels deep",
+                            "a flow needs a few levels: flatten this value",
+                        )
+                    ]
+                )
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def _fix_for(err: dict[str, Any], src: Source) -> str:

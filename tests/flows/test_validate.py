@@ -284,3 +284,15 @@ def test_an_intents_slots_must_exist_and_not_be_sensitive() -> None:
     messages = sorted(p.message for p in found)
     assert messages == ["`pin` is collected in a sensitive state", "unknown slot `pim`"], found
     assert {p.line for p in found} == {6}
+
+
+def test_nesting_thousands_deep_is_a_flow_error_at_its_line(tmp_path: Path) -> None:
+    """Not a RecursionError (an HTTP 500 from /api/flows/validate): a problem at the
+    line where the value goes too deep, from the loader and the CLI alike."""
+    deep = "[" * 5000 + "]" * 5000
+    p = one(f"  menu:\n    say: {deep}\n    next: bye\n" + BYE)
+    assert p.line == 12 and "nested more than" in p.message
+    bad = tmp_path / "deep.yaml"
+    bad.write_text(HEAD + f"  menu:\n    say: {deep}\n")
+    result = CliRunner().invoke(main, ["flows", "validate", str(bad)])
+    assert result.exit_code == 1 and "nested more than" in result.output, result.output
