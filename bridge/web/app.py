@@ -17,6 +17,7 @@ from bridge.logs import get_logger
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web import auth, dashboard, health
+from bridge.web.body_limit import BodyLimit
 
 log = get_logger(__name__)
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
+    app.add_middleware(BodyLimit)
     app.include_router(health.router)
     _carriers(app, services)
     s = services.settings

@@ -16,6 +16,7 @@ from bridge.server import DrainingServer
 from bridge.services import Services
 from bridge.settings import Settings
 from bridge.web.app import create_app
+from bridge.web.body_limit import MAX_BODY_BYTES
 from flows.nlu.encoder import shared
 from tests.servers import free_port
 
@@ -150,3 +151,26 @@ async def test_drain_gives_up_after_the_timeout(tmp_path: Path) -> None:
     r.server.should_exit = True
     await asyncio.wait_for(r.task, 10)
     assert 0.5 <= loop.time() - started < 5
+
+
+async def test_request_bodies_over_the_limit_are_refused_before_any_route_reads_them(
+    running: Running,
+) -> None:
+    """Issue 20, item 14: an unsigned webhook or an anonymous JSON body of megabytes is
+    413, declared or chunked, before signature checks or parsing hold it in memory."""
+    big = b"x" * (MAX_BODY_BYTES + 1)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        for i in range(0, len(big), 64_000):
+            yield big[i : i + 64_000]
+
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        declared = await client.post("/vonage/answer", content=big)
+        assert declared.status_code == 413, declared.text
+        chunked = await client.post(
+            "/api/flows/validate", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert chunked.status_code == 413, chunked.text
+        small = await client.post("/vonage/answer", content=b"{}")
+        assert small.status_code in (401, 403), small.text  # the usual refusal
+        assert (await client.get("/healthz")).status_code == 200
