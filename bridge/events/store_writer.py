@@ -4,6 +4,12 @@ Idempotent by construction: ``events`` has a unique ``(call_id, seq)`` and every
 insert is ``ON CONFLICT DO NOTHING``, so a batch redelivered after a crash (written
 but not yet acknowledged) changes nothing. The same transaction keeps the
 ``calls`` and ``transcript_segments`` tables up to date from the events.
+
+One event the database rejects (a number too large for its column, a value too long
+for it) must not stop the rest: a batch that fails for anything but the database
+being away is written again event by event, and an event that fails alone
+:data:`STRIKES` times is dead-lettered (kept in the dead-letter stream, counted,
+logged) while everything else is stored.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Engine, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from bridge import metrics
 from bridge.events.consumer import StreamEntry
@@ -28,6 +35,13 @@ from bridge.store.models import Call, EventRecord, TranscriptSegment
 log = get_logger(__name__)
 
 GROUP = "store-writer"
+STRIKES = 3  # failures of an event written alone before it is dead-lettered
+# The database is away or failing as a whole: retry everything later, blame no event.
+UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError)
+
+
+class EventsRejected(Exception):
+    """Some events of the batch were refused alone; they are retried (and struck)."""
 
 
 def _insert(engine: Engine, model: type) -> Any:
@@ -42,9 +56,11 @@ class StoreWriter:
         self._engine = engine
         # One INSERT and COMMIT per event: the baseline bench/events.py compares against.
         self._single_row = single_row
+        self._strikes: dict[bytes, int] = {}
 
     async def __call__(self, entries: Sequence[StreamEntry]) -> list[bytes]:
         rows: list[dict[str, Any]] = []
+        ids: list[bytes] = []
         dead: list[bytes] = []
         for eid, fields in entries:
             try:
@@ -54,6 +70,7 @@ class StoreWriter:
                 log.error("undecodable event", entry_id=eid.decode(), error=str(exc)[:200])
                 dead.append(eid)
                 continue
+            ids.append(eid)
             rows.append(
                 {
                     "call_id": env.call_id,
@@ -66,9 +83,42 @@ class StoreWriter:
             )
         if rows:
             started = time.perf_counter()
-            await asyncio.to_thread(self.write, rows)
+            try:
+                await asyncio.to_thread(self.write, rows)
+            except UNAVAILABLE:
+                raise
+            except Exception as exc:
+                log.warning("a batch was refused; writing its events one by one",
+                            error=str(exc)[:200], events=len(rows))  # fmt: skip
+                dead += await asyncio.to_thread(self._write_each, ids, rows)
             metrics.STORE_BATCH_SECONDS.observe(time.perf_counter() - started)
-            metrics.EVENTS_STORED.inc(len(rows))
+            metrics.EVENTS_STORED.inc(len(rows) - len(dead))
+        return dead
+
+    def _write_each(self, ids: list[bytes], rows: list[dict[str, Any]]) -> list[bytes]:
+        """Every event alone: the ones the database refuses are struck, and dead once
+        struck :data:`STRIKES` times; while any has strikes left the batch is retried
+        (:class:`EventsRejected`), the others already stored."""
+        dead: list[bytes] = []
+        retry = False
+        for eid, row in zip(ids, rows, strict=True):
+            try:
+                self._write_batch([row])
+            except UNAVAILABLE:
+                raise
+            except Exception as exc:
+                strikes = self._strikes.get(eid, 0) + 1
+                self._strikes[eid] = strikes
+                log.error("event refused by the database", entry_id=eid.decode(),
+                          call_id=row["call_id"], type=row["type"], strikes=strikes,
+                          error=str(exc)[:200])  # fmt: skip
+                if strikes >= STRIKES:
+                    dead.append(eid)
+                    del self._strikes[eid]
+                else:
+                    retry = True
+        if retry:
+            raise EventsRejected(f"{len(rows)} events, some refused; retried")
         return dead
 
     def write(self, rows: list[dict[str, Any]]) -> None:

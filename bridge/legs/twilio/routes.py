@@ -21,6 +21,7 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 from bridge import logs
 from bridge.calls import Draining
 from bridge.events.schema import CarrierStatus, utcnow
+from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, SEQUENCE_MAX, sequence_number, too_long
 from bridge.legs.twilio.fork import ForkLeg
 from bridge.legs.twilio.leg import TwilioLeg
 from bridge.settings import Settings
@@ -80,6 +81,9 @@ async def voice(request: Request) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     if not _signed(request, state.twilio_urls.voice, form):
         return Response("forbidden", status_code=403)
+    if why := too_long(form, {"CallSid": CALL_ID_MAX, "From": NUMBER_MAX, "To": NUMBER_MAX}):
+        log.warning("twilio call refused", reason=why)
+        return Response(why, status_code=400)
     r = VoiceResponse()
     if state.services.calls.draining:
         r.say("Sorry, we cannot take your call right now. Please call again shortly.")
@@ -101,14 +105,18 @@ async def status(request: Request) -> Response:
     if not _signed(request, state.twilio_urls.status, form):
         return Response("forbidden", status_code=403)
     call_sid = form.get("CallSid", "")
-    if not call_sid:
-        return Response("CallSid missing", status_code=400)
+    if not call_sid or len(call_sid) > CALL_ID_MAX:
+        return Response("CallSid missing or too long", status_code=400)
     # Twilio retries callbacks: its own sequence number keeps the event idempotent.
-    seq = 1_000_000_000 + int(form.get("SequenceNumber", "0") or 0)
+    number = sequence_number(form.get("SequenceNumber", ""))
+    if number is None:
+        log.warning("twilio status refused: bad SequenceNumber", call_sid=call_sid)
+        return Response("SequenceNumber must be a number under 10^9", status_code=400)
+    seq = SEQUENCE_MAX + number
     duration = form.get("CallDuration")
     state.services.events.publish(
         CarrierStatus(
-            call_id=call_sid[:64],
+            call_id=call_sid,
             seq=seq,
             ts=utcnow(),
             carrier="twilio",

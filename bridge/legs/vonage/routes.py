@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from bridge import logs
 from bridge.calls import Draining
 from bridge.events.schema import CarrierStatus, utcnow
+from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, too_long
 from bridge.legs.vonage.leg import VonageLeg
 from bridge.legs.vonage.signature import verify
 
@@ -60,6 +61,10 @@ async def answer(request: Request) -> Response:
         return Response("forbidden", status_code=403)
     if data is None:
         return Response("a JSON object body is expected", status_code=400)
+    values = {k: str(data.get(k, "")) for k in ("uuid", "from", "to")}
+    if why := too_long(values, {"uuid": CALL_ID_MAX, "from": NUMBER_MAX, "to": NUMBER_MAX}):
+        log.warning("vonage call refused", reason=why)
+        return Response(why, status_code=400)
     if state.services.calls.draining:
         return JSONResponse(
             [

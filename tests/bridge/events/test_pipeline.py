@@ -176,3 +176,38 @@ async def test_buffer_is_bounded_while_redis_is_away() -> None:
     assert log.buffered == 100
     await log.close(timeout=0.1)
     await unreachable.aclose()
+
+
+async def test_an_event_the_database_refuses_is_dead_lettered_and_the_rest_go_on(
+    redis_client: aioredis.Redis, stream_name: str, migrated_url: str
+) -> None:
+    """Issue 20, item 7: one event no database column can hold (a sequence number past
+    64 bits) used to stop every write, for ever. It is struck each time it fails alone,
+    dead-lettered at the third strike, and the events around it are stored."""
+    engine = make_engine(migrated_url)
+    events = CallEvents("c1")
+    before = events.make(CallStarted, carrier="test")
+    poison = events.make(CallStarted, carrier="test").model_copy(update={"seq": 10**22})
+    after = [events.make(CallStarted, carrier="test") for _ in range(3)]
+    for ev in (before, poison, *after):
+        await redis_client.xadd(stream_name, {"e": ev.model_dump_json()})
+    consumer = StreamConsumer(
+        redis_client, ConsumerConfig(stream_name, "store-writer", "w1"), StoreWriter(engine)
+    )
+    await run_until_processed(consumer, 5)
+    [(_, dead)] = await redis_client.xrange(f"{stream_name}:dead")
+    assert b'"seq":10000000000000000000000' in dead[b"e"]
+    with engine.connect() as conn:
+        stored = conn.scalars(text("SELECT seq FROM events ORDER BY seq")).all()
+    assert stored == [before.seq, *(e.seq for e in after)]
+    assert (await redis_client.xpending(stream_name, "store-writer"))["pending"] == 0
+    # and the writer goes on with what comes next
+    later = events.make(CallStarted, carrier="test")
+    await redis_client.xadd(stream_name, {"e": later.model_dump_json()})
+    consumer = StreamConsumer(
+        redis_client, ConsumerConfig(stream_name, "store-writer", "w1"), StoreWriter(engine)
+    )
+    await run_until_processed(consumer, 1)
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT max(seq) FROM events")) == later.seq
+    engine.dispose()

@@ -181,6 +181,28 @@ async def test_status_callback_is_signed_and_recorded(bridge: Bridge) -> None:
     assert len({e["seq"] for e in events}) == 1  # a retried callback is the same event
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        ("status", "SequenceNumber", "99999999999999999999999"),  # past any column
+        ("status", "SequenceNumber", "three"),  # was a 500
+        ("voice", "From", "+44" + "7" * 200),  # longer than calls.from_number
+    ],
+)
+async def test_signed_webhooks_with_values_the_store_cannot_hold_are_400(
+    bridge: Bridge, path: str, field: str, value: str
+) -> None:
+    """Issue 20, item 7: refused at the edge, never an event the database refuses."""
+    c = caller(bridge)
+    url = f"{bridge.base}/twilio/{path}"
+    form = {"CallSid": c.call_sid, "CallStatus": "completed", "SequenceNumber": "1", field: value}
+    async with httpx.AsyncClient() as client:
+        r = await client.post(url, data=form, headers={"X-Twilio-Signature": c.sign(url, form)})
+    assert r.status_code == 400 and field in r.text, r.text
+    await asyncio.sleep(0.1)
+    assert await bridge.events(c.call_sid) == []
+
+
 async def test_one_broken_stream_among_twenty_leaves_the_others_alone(bridge: Bridge) -> None:
     bridge.app.state.call_service.engine = TrivialEngine()
     callers = [caller(bridge) for _ in range(20)]
