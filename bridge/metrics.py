@@ -17,6 +17,10 @@ EVENT_BUFFER = Gauge(
     "callbridge_event_buffer_events", "Events waiting in the local buffer for Redis."
 )
 REDIS_UP = Gauge("callbridge_event_log_redis_up", "1 while the event log reaches Redis.")
+STORE_WRITER_LAG = Gauge(
+    "callbridge_store_writer_lag_seconds",
+    "Age of the oldest event the store writer has not made durable yet (0: up to date).",
+)
 EVENTS_STORED = Counter(
     "callbridge_store_writer_events_total", "Events the store writer made durable."
 )

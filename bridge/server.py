@@ -43,8 +43,9 @@ class DrainingServer(uvicorn.Server):
             self._announce()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for server in self.servers:
-            server.close()
+        # Still listening while the calls drain: /healthz answers 200 and /readyz 503
+        # ("draining"), so an orchestrator tells draining from dead; new calls are
+        # refused by the routes (Draining).
         calls = self.services.calls
         calls.start_draining()
         loop = asyncio.get_running_loop()
@@ -53,7 +54,7 @@ class DrainingServer(uvicorn.Server):
         while calls.active and loop.time() < deadline and not self.force_exit:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         if calls.active:
-            log.warning("closing with calls still in flight", active_calls=calls.active)
+            await calls.cut_all("drain_timeout")
         await super().shutdown(sockets)
 
     def _announce(self) -> None:

@@ -10,10 +10,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from sqlalchemy import Engine
 
+from bridge import metrics
 from bridge.calls import CallRegistry
 from bridge.conversation.recording import RecordingsStore
 from bridge.embedded_redis import EmbeddedRedis
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
+from bridge.events.lag import group_lag_s
 from bridge.events.log import EventLog
 from bridge.events.store_writer import GROUP as STORE_WRITER_GROUP
 from bridge.events.store_writer import StoreWriter
@@ -93,6 +95,8 @@ class Services:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
+        if self.settings.store_writer_enabled:
+            checks["store_writer"] = await self._store_writer_check()
         if self.recordings.enabled:
             try:
                 checks["recordings"] = await asyncio.wait_for(
@@ -101,6 +105,19 @@ class Services:
             except TimeoutError:
                 checks["recordings"] = "unresponsive: the disk did not answer in 2 s"
         return checks
+
+    async def _store_writer_check(self) -> str:
+        """ "ok", or how far behind the writer is (a stuck writer, a database that
+        refuses writes, a full disk all look like this from here)."""
+        try:
+            lag = await asyncio.wait_for(
+                group_lag_s(self.redis, self.settings.event_stream, STORE_WRITER_GROUP), 2
+            )
+        except Exception as exc:
+            return f"unknown: {type(exc).__name__}"
+        metrics.STORE_WRITER_LAG.set(round(lag, 3))
+        limit = self.settings.store_writer_max_lag_s
+        return "ok" if lag <= limit else f"lagging: {lag:.0f} s behind (limit {limit:g} s)"
 
     async def stop(self) -> None:
         await self.events.close(timeout=5)

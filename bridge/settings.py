@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Apply database migrations when the bridge starts (turn off where a deploy step does it).
     auto_migrate: bool = True
     store_writer_batch: int = Field(500, ge=1, le=10_000)
+    store_writer_max_lag_s: float = Field(
+        30.0, gt=0, description="Behind by more than this, /readyz reports the store writer."
+    )
     number_flows: dict[str, Path] = Field(
         default_factory=dict,
         description='Which flow answers which dialled number: {"+441234567890": "flows/x.yaml"}; '

@@ -81,6 +81,15 @@ class RedisServerProcess:
             time.sleep(0.02)
         return self.url
 
+    def pause(self) -> None:
+        """SIGSTOP: connections stay open, nothing answers (a hung Redis)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)

@@ -72,6 +72,7 @@ PARTIAL_EVERY = 10  # frames between checks of whether the answer is already com
 # The caller's quiet after which the engine is told they may be done: half the shortest
 # hangover, so a final pass that starts then is mostly over when the turn ends.
 PAUSE_MS = 100
+CUT_HANGUP_S = 2.0  # a leg's hang-up when the bridge ends a call itself
 LAST_WORDS_S = 3.0  # after a hang-up, how long the words already said may take to write down
 # Turn-taking for a phone conversation: speech counts after 200 ms (shorter bursts on a
 # noisy line are not a caller interrupting), the turn ends after 550 ms of silence;
@@ -308,6 +309,18 @@ class CallRuntime:
             self._end(reason, outcome)
             return
         self._spawn(self._end_after(last, reason, outcome))
+
+    async def cut(self, reason: str) -> None:
+        """End the call from our side now (the drain ran out of time): the leg hangs up
+        (at most :data:`CUT_HANGUP_S`) and the call is stored with ``reason``."""
+        if self.ended.is_set():
+            return
+        self.voice.silence()
+        try:
+            await asyncio.wait_for(self.control.hangup(), CUT_HANGUP_S)
+        except Exception as exc:
+            log.warning("the leg did not hang up", call_id=self.call_id, error=repr(exc))
+        self._end(reason, "failed")
 
     async def _end_after(self, last: asyncio.Task[None], reason: str, outcome: str) -> None:
         await asyncio.wait({last}, timeout=LAST_WORDS_S)

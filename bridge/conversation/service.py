@@ -95,6 +95,7 @@ class CallService:
             self.calls.end(call_id)
             raise
         self.runtimes[call_id] = runtime
+        self.calls.on_cut(call_id, runtime.cut)
         asyncio.get_running_loop().create_task(self._forget(runtime))
         return runtime
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Awaitable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -25,6 +26,12 @@ log = get_logger(__name__)
 
 PIPELINE_BATCH = 500
 _RETRY_MIN_S, _RETRY_MAX_S = 0.05, 1.0
+# A Redis that accepts connections but does not answer (stopped, swapping, stuck)
+# would hold an append for the client's whole socket timeout and retries: it counts
+# as away after this long, and an idle log pings it this often, so either way it is
+# noticed within ~2 s.
+ANSWER_S = 1.0
+HEARTBEAT_S = 1.0
 
 
 class EventBufferFull(RuntimeError):
@@ -109,20 +116,14 @@ class EventLog:
             if not self._buffer:
                 self._idle.set()
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), HEARTBEAT_S)
+                if not self._buffer and not await self._answers(self._redis.ping()):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX_S)
                 continue
             batch = [self._buffer[i] for i in range(min(PIPELINE_BATCH, len(self._buffer)))]
-            try:
-                await self._append(batch)
-            except (RedisError, OSError) as exc:
-                if self._redis_up:
-                    self._redis_up = False
-                    metrics.REDIS_UP.set(0)
-                    log.warning(
-                        "redis unreachable, buffering events locally",
-                        error=str(exc),
-                        buffered=len(self._buffer),
-                    )
+            if not await self._answers(self._append(batch)):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
                 continue
@@ -131,12 +132,25 @@ class EventLog:
             metrics.EVENTS_PUBLISHED.inc(len(batch))
             metrics.EVENT_BUFFER.set(len(self._buffer))
             delay = _RETRY_MIN_S
-            if not self._redis_up:
-                self._redis_up = True
-                metrics.REDIS_UP.set(1)
-                log.info(
-                    "redis reachable again, buffered events delivered", buffered=len(self._buffer)
-                )
+
+    async def _answers(self, request: Awaitable[object]) -> bool:
+        """Whether Redis answered ``request`` within :data:`ANSWER_S`; the first
+        failure and the first answer after them are logged and set the gauge."""
+        try:
+            await asyncio.wait_for(request, ANSWER_S)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if self._redis_up:
+                self._redis_up = False
+                metrics.REDIS_UP.set(0)
+                why = "not answering" if isinstance(exc, TimeoutError) else "unreachable"
+                log.warning(f"redis {why}, buffering events locally",
+                            error=repr(exc), buffered=len(self._buffer))  # fmt: skip
+            return False
+        if not self._redis_up:
+            self._redis_up = True
+            metrics.REDIS_UP.set(1)
+            log.info("redis reachable again", buffered=len(self._buffer))
+        return True
 
     async def _append(self, batch: list[tuple[str, bytes]]) -> None:
         pipe = self._redis.pipeline(transaction=False)

@@ -38,8 +38,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
-            if not services.calls.draining:  # DrainingServer has not drained already
-                await services.calls.drain(services.settings.drain_timeout_s)
+            calls = services.calls
+            # DrainingServer has drained already; else (a test's server, say) here.
+            if not calls.draining and not await calls.drain(services.settings.drain_timeout_s):
+                await calls.cut_all("drain_timeout")
             if sip is not None:
                 await sip.stop()
             await app.state.twilio_rest.aclose()

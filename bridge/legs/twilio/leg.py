@@ -23,11 +23,13 @@ from bridge.legs.guard import POLICY_VIOLATION, PROTOCOL_ERROR, Broken, StreamGu
 from bridge.legs.playback import BATCH, PlaybackTracker, start_when_ready
 from bridge.legs.twilio import protocol as tp
 from flows.interpreter import Transfer
+from media.format import FRAME_MS
 from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 FRAME = 160  # bytes of mu-law in 20 ms
 FORK_WAIT_S = 30.0  # after a transfer, how long the listen-only fork may take to connect
+CLOSE_GRACE_S = 0.1  # beyond what Twilio holds unplayed: the network's share
 
 
 def transfer_twiml(target: Transfer, fork_url: str | None, token: str) -> str:
@@ -63,6 +65,7 @@ class TwilioLeg:
         self._sending = False
         self._starter: asyncio.Task[None] | None = None
         self.transferred = False
+        self.ended_by_us = False  # the flow hung up: the socket's close is ours, not the caller's
 
     # -- LegControl -------------------------------------------------------------------
 
@@ -79,7 +82,13 @@ class TwilioLeg:
         return ok
 
     async def hangup(self) -> None:
-        await self.state.twilio_rest.update(self.call_sid, status="completed")
+        """End the call without Twilio's REST API (it may be unreachable): the stream's
+        TwiML goes on to ``<Hangup/>`` once the socket closes. What Twilio still holds
+        of the last words (a few frames ahead) plays first."""
+        self.ended_by_us = True
+        await asyncio.sleep(self.playback.queued_frames * FRAME_MS / 1000 + CLOSE_GRACE_S)
+        with contextlib.suppress(RuntimeError):  # the caller may be gone already
+            await self.ws.close()
 
     # -- the stream -------------------------------------------------------------------
 
@@ -116,7 +125,7 @@ class TwilioLeg:
             if self._starter is not None:
                 self._starter.cancel()
             runtime = self.runtime
-            if runtime is not None and not self.transferred:
+            if runtime is not None and not self.transferred and not self.ended_by_us:
                 runtime.caller_hung_up(reason)
             elif runtime is not None:  # the listen-only fork takes over; if it never comes, end
                 forks = self.state.twilio_forks

@@ -1,4 +1,5 @@
-"""Twilio's REST Call resource, through the twilio SDK: transfer and hang up."""
+"""Twilio's REST Call resource, through the twilio SDK: transfer. A call is ended by
+closing its stream (see leg.py), which needs no REST."""
 
 from __future__ import annotations
 

@@ -95,6 +95,7 @@ async def voice(request: Request) -> Response:
     connect = Connect()
     connect.stream(url=state.twilio_urls.stream).parameter(name="token", value=token)
     r.append(connect)
+    r.hangup()  # the bridge ends a call by closing the stream: no REST call needed
     return _xml(r)
 
 

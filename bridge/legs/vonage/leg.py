@@ -41,6 +41,7 @@ class VonageLeg:
         self._starter: asyncio.Task[None] | None = None
         self._notes = 0
         self.transferred = False
+        self.ended_by_us = False  # the flow hung up: the socket's close is ours, not the caller's
         self._transfer_done = asyncio.Event()  # clear while a transfer request is in flight
         self._transfer_done.set()
 
@@ -60,7 +61,12 @@ class VonageLeg:
         return ok
 
     async def hangup(self) -> None:
-        await self.state.vonage_rest.hangup(self.call_uuid)
+        """End the call without Vonage's REST API (it may be unreachable): the NCCO has
+        nothing after ``connect``, so closing the socket completes the call. One frame
+        goes out per caller frame, so nothing of the last words is still queued."""
+        self.ended_by_us = True
+        with contextlib.suppress(RuntimeError):  # the caller may be gone already
+            await self.ws.close()
 
     # -- the socket -------------------------------------------------------------------
 
@@ -103,7 +109,7 @@ class VonageLeg:
             # socket: let the transfer's answer arrive first, then there is nothing to hear.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._transfer_done.wait(), 15)
-            if self.runtime is not None:
+            if self.runtime is not None and not self.ended_by_us:
                 self.runtime.caller_hung_up(reason)
 
     async def _event(self, text: str) -> bool:

@@ -1,4 +1,5 @@
-"""Vonage's Voice REST API through the vonage SDK: transfer (a new NCCO) and hang up."""
+"""Vonage's Voice REST API through the vonage SDK: transfer (a new NCCO). A call is
+ended by closing its socket (see leg.py), which needs no REST."""
 
 from __future__ import annotations
 
@@ -65,11 +66,6 @@ class VonageRest:
             log.error("vonage transfer target invalid", error=str(exc)[:200])
             return False
         return await self._call(self.client.voice.transfer_call_ncco, call_uuid, [connect])
-
-    async def hangup(self, call_uuid: str) -> bool:
-        if self.client is None:
-            return False
-        return await self._call(self.client.voice.hangup, call_uuid)
 
     async def _call(self, fn: object, *args: object) -> bool:
         try:

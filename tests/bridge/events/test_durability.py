@@ -176,3 +176,39 @@ async def test_redis_outage_of_ten_seconds_loses_nothing(
         await client.aclose()
         server.stop()
         engine.dispose()
+
+
+async def test_a_hung_redis_is_noticed_within_two_seconds_and_nothing_is_lost(
+    tmp_path: Path,
+) -> None:
+    """Issue 20, item 9: a Redis stopped with SIGSTOP keeps its connections open and
+    answers nothing; the gauge stayed 1 and nothing was logged for as long as it hung.
+    Idle or publishing, the log now notices within ~2 s, buffers, and delivers it all
+    when Redis answers again."""
+    server = RedisServerProcess(tmp_path / "r")
+    url = server.start()
+    client = redis_client(url)
+    log = EventLog(client, "events")
+    log.start()
+    ev = call_traffic(calls=1, per_call=40)
+    try:
+        log.publish(next(ev))
+        assert await log.flush(5) and log.redis_up
+        loop = asyncio.get_running_loop()
+        server.pause()  # while the log is idle: only its heartbeat can notice
+        paused = loop.time()
+        await _wait(lambda: not log.redis_up, 5, "the hang noticed")
+        assert loop.time() - paused < 2.5
+        assert metrics.REDIS_UP._value.get() == 0
+        for e in ev:
+            log.publish(e)  # never blocks while Redis hangs
+        await asyncio.sleep(1.0)
+        assert log.buffered == 39
+        server.resume()
+        assert await log.flush(10) and log.redis_up
+        assert await client.xlen("events") >= 40  # a retried append may add a duplicate
+    finally:
+        server.resume()
+        await log.close()
+        await client.aclose()
+        server.stop()

@@ -1,9 +1,11 @@
-"""The media sockets' rules against misbehaving peers (issue 20, items 3, 5, 6, 12, 13):
-a handshake deadline, one limit on bad messages, no second call on one socket."""
+"""The media sockets against misbehaving peers and an unreachable carrier API (issue
+20, items 2, 3, 5, 6, 12, 13): a handshake deadline, one limit on bad messages, no
+second call on one socket, and calls that end without the carrier's REST API."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -12,12 +14,14 @@ import websockets
 
 from bridge.legs import guard
 from bridge.legs.vonage.leg import VonageLeg
+from bridge.legs.vonage.rest import VonageRest
 from media.line_codec import LineCodec
 from tests.bridge.legs.conftest import Bridge
 from tests.bridge.legs.test_twilio import caller as twilio_caller
 from tests.bridge.legs.test_vonage import caller as vonage_caller
 from tests.bridge.legs.vonage_caller import signed
 from tests.fakes.trivial_engine import TrivialEngine
+from tests.servers import free_port
 
 embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
@@ -160,3 +164,73 @@ async def test_an_odd_length_vonage_frame_never_shifts_the_samples_after_it() ->
     await leg._audio(frame)
     assert heard.frames == [frame]  # byte for byte: the samples keep their order
     assert leg.guard.bad == 1
+
+
+@embedded
+async def test_a_flow_ends_the_call_while_twilios_rest_api_is_unreachable(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20, item 2: the transfer to an agent fails (no REST), the flow says sorry
+    and hangs up; the bridge closes the stream and the TwiML's <Hangup/> ends the call,
+    instead of the caller sitting in silence until they give up."""
+    bridge.app.state.call_service.engine = TrivialEngine()
+    rest = bridge.app.state.twilio_rest
+    away = rest.settings.model_copy(update={"twilio_api_url": f"http://127.0.0.1:{free_port()}"})
+    monkeypatch.setattr(rest, "settings", away)
+    c = twilio_caller(bridge)
+    twiml = (await c.voice_webhook()).text
+    assert twiml.endswith("</Connect><Hangup /></Response>"), twiml
+    await c.connect(twiml)
+    await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+    await c.dtmf("0")  # an agent, please
+    with contextlib.suppress(websockets.ConnectionClosed):
+        for _ in range(2000):  # 10 s of caller audio at most
+            await c.media(b"\xff" * 160)
+    assert await closed(c.ws, 1.0) == 1000  # the bridge closed it, normally
+    end = await ended(bridge, c.call_sid)
+    assert (end["reason"], end["outcome"]) == ("flow_hangup", "completed"), end
+    events = await bridge.events(c.call_sid)
+    assert [e["status"] for e in events if e["type"] == "call.transfer"] == ["requested", "failed"]
+    assert bridge.app.state.services.calls.active == 0
+
+
+@embedded
+async def test_a_flow_ends_the_call_while_vonages_rest_api_is_unreachable(
+    bridge: Bridge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same over Vonage: the NCCO has nothing after `connect`, so the bridge closing
+    the socket completes the call."""
+    bridge.app.state.call_service.engine = TrivialEngine()
+    state = bridge.app.state
+    away = state.services.settings.model_copy(
+        update={"vonage_api_host": f"127.0.0.1:{free_port()}"}
+    )
+    monkeypatch.setattr(state, "vonage_rest", VonageRest(away))
+    c = vonage_caller(bridge)
+    await c.connect((await c.answer()).json())
+    await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+    await c.dtmf("0")
+    with contextlib.suppress(websockets.ConnectionClosed):
+        for _ in range(2000):
+            await c.frame()
+    assert await closed(c.ws, 1.0) == 1000
+    end = await ended(bridge, c.call_uuid)
+    assert (end["reason"], end["outcome"]) == ("flow_hangup", "completed"), end
+    assert bridge.app.state.services.calls.active == 0
+
+
+@embedded
+async def test_calls_cut_by_the_drain_end_with_that_reason_and_a_closed_socket(
+    bridge: Bridge,
+) -> None:
+    """Issue 20, item 18: a call the drain ran out of time for is hung up by the bridge
+    and stored as `drain_timeout`, not as the caller's hang-up."""
+    bridge.app.state.call_service.engine = TrivialEngine()
+    c = twilio_caller(bridge)
+    await c.connect((await c.voice_webhook()).text)
+    await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+    await bridge.app.state.services.calls.cut_all("drain_timeout")
+    assert await closed(c.ws, 3.0) == 1000
+    end = await ended(bridge, c.call_sid)
+    assert (end["reason"], end["outcome"]) == ("drain_timeout", "failed"), end
+    assert bridge.app.state.services.calls.active == 0

@@ -11,7 +11,12 @@ import httpx
 import pytest
 import uvicorn
 
+from bridge import metrics
 from bridge.calls import Draining
+from bridge.events.consumer import ConsumerConfig, StreamConsumer
+from bridge.events.schema import CallEvents, CallStarted
+from bridge.events.store_writer import GROUP as STORE_WRITER_GROUP
+from bridge.events.store_writer import StoreWriter
 from bridge.server import DrainingServer
 from bridge.services import Services
 from bridge.settings import Settings
@@ -58,6 +63,7 @@ async def test_health_ready_metrics_openapi(running: Running) -> None:
         assert ready.json()["checks"] == {
             "redis": "ok",
             "database": "ok",
+            "store_writer": "ok",
             "recordings": "ok",
             "calls": "accepting",
         }
@@ -132,6 +138,8 @@ async def test_the_flows_are_learned_before_the_first_call(
 
 
 async def test_shutdown_drains_calls_in_flight(running: Running) -> None:
+    """While the calls drain, health is still served (issue 20, item 17): /healthz 200,
+    /readyz 503 "draining", so an orchestrator tells draining from dead."""
     calls = running.services.calls
     calls.begin("call-in-flight")
     running.server.should_exit = True
@@ -139,18 +147,32 @@ async def test_shutdown_drains_calls_in_flight(running: Running) -> None:
     assert not running.task.done(), "exited with a call still in flight"
     with pytest.raises(Draining):
         calls.begin("late-call")
+    async with httpx.AsyncClient(base_url=running.url) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["calls"] == "draining"
     calls.end("call-in-flight")
     await asyncio.wait_for(running.task, 5)
 
 
 async def test_drain_gives_up_after_the_timeout(tmp_path: Path) -> None:
+    """The calls still held are ended from our side with their true reason (issue 20,
+    item 18), not left to be stored as the caller's hang-up."""
     r = await _start(Settings(data_dir=tmp_path, drain_timeout_s=0.5))
+    cut: list[str] = []
+
+    async def end(reason: str) -> None:
+        cut.append(reason)
+        r.services.calls.end("stuck-call")
+
     r.services.calls.begin("stuck-call")
+    r.services.calls.on_cut("stuck-call", end)
     loop = asyncio.get_running_loop()
     started = loop.time()
     r.server.should_exit = True
     await asyncio.wait_for(r.task, 10)
     assert 0.5 <= loop.time() - started < 5
+    assert cut == ["drain_timeout"]
 
 
 async def test_request_bodies_over_the_limit_are_refused_before_any_route_reads_them(
@@ -174,3 +196,40 @@ async def test_request_bodies_over_the_limit_are_refused_before_any_route_reads_
         small = await client.post("/vonage/answer", content=b"{}")
         assert small.status_code in (401, 403), small.text  # the usual refusal
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_readyz_reports_a_store_writer_that_falls_behind(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Issue 20, item 10: a stuck writer (here: stopped) is 503 with how far behind it
+    is, and the lag is a metric; once a writer catches up, ready again."""
+    r = await _start(
+        Settings(data_dir=tmp_path, database_url=database_url, store_writer_max_lag_s=0.5)
+    )
+    s = r.services
+    try:
+        async with httpx.AsyncClient(base_url=r.url) as client:
+            assert (await client.get("/readyz")).json()["checks"]["store_writer"] == "ok"
+            assert s._store_writer is not None and s._store_writer_task is not None
+            s._store_writer.stop()
+            await s._store_writer_task
+            s.events.publish(CallEvents("lagging-call").make(CallStarted, carrier="test"))
+            assert await s.events.flush(5)
+            await asyncio.sleep(1.0)
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["checks"]["store_writer"].startswith("lagging: ")
+            assert metrics.STORE_WRITER_LAG._value.get() >= 1.0
+            config = ConsumerConfig(s.settings.event_stream, STORE_WRITER_GROUP, "w2")
+            writer = StreamConsumer(s.redis, config, StoreWriter(s.engine))
+            task = asyncio.create_task(writer.run())
+            for _ in range(100):
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.get("/readyz")).status_code == 200
+            writer.stop()
+            await task
+    finally:
+        r.server.should_exit = True
+        await asyncio.wait_for(r.task, 15)
