@@ -1,8 +1,8 @@
 """How well the offline engine understands callers who word things their own way.
 
 Sets of caller lines for the example flows (``bench/data/understanding/``), all
-written apart from the flows and the matcher (see bench/README.md for how): ``dev``
-and ``dev_b``, to tune on, and ``test``, scored once for the final figures. Each line names its
+written apart from the flows and the matcher (see bench/README.md for how): ``dev``,
+``dev_b`` and ``dev_c``, to tune on, and ``test``, scored once for the final figures. Each line names its
 flow, the state it answers, and what it means: an intent (or null, for a request the
 state does not handle), and slot values (dates, digits, part of day, yes/no, or null
 for an answer that settles nothing).
@@ -24,7 +24,7 @@ match (every expected slot right), cut-off rate, and understanding time per
 utterance (the matcher, one core; median). The baseline, in the same run, is the
 lexical matcher alone (the matcher before this issue, with its own threshold).
 
-    .venv/bin/python -m bench.understanding [--sets dev,dev_b,test] [--no-audio] [--calibrate]
+    .venv/bin/python -m bench.understanding [--sets dev,dev_b,dev_c,test] [--no-audio] [--calibrate]
 
 ``--calibrate`` chooses the semantic weight and the none-of-these threshold on the
 development sets' text (best intent-line accuracy, in-scope and out-of-scope together) and
