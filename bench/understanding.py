@@ -2,10 +2,10 @@
 
 Sets of caller lines for the example flows (``bench/data/understanding/``), all
 written apart from the flows and the matcher (see bench/README.md for how): ``dev``,
-``dev_b`` and ``dev_c``, to tune on, and ``test``, scored once for the final figures. Each line names its
-flow, the state it answers, and what it means: an intent (or null, for a request the
-state does not handle), and slot values (dates, digits, part of day, yes/no, or null
-for an answer that settles nothing).
+``dev_b`` and ``dev_c``, to tune on, and ``test``, scored once for the final figures.
+Each line names its flow, the state it answers, and what it means: an intent (or
+null, for a request the state does not handle), and slot values (dates, digits, part
+of day, yes/no, or null for an answer that settles nothing).
 
 Two ways through:
 

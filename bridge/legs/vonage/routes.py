@@ -21,7 +21,7 @@ from bridge.calls import Draining
 from bridge.events.schema import CarrierStatus, utcnow
 from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, too_long
 from bridge.legs.vonage.leg import VonageLeg
-from bridge.legs.vonage.signature import verify
+from bridge.legs.vonage.signature import first_use, token_id, verify
 
 log = logs.get_logger(__name__)
 router = APIRouter(prefix="/vonage", tags=["vonage"])
@@ -32,14 +32,22 @@ def _secret(state: Any) -> str:
     return secret.get_secret_value() if secret is not None else ""
 
 
-def _signed(request: Request | WebSocket, body: bytes | None) -> bool:
+async def _signed(request: Request | WebSocket, body: bytes | None) -> bool:
+    """A fresh, once-used Vonage signature meant for this request (see signature.py)."""
     secret = _secret(request.app.state)
     if not secret:
         log.error("vonage request refused: CALLBRIDGE_VONAGE_SIGNATURE_SECRET is not set")
         return False
-    if not verify(request.headers.get("authorization", ""), body, secret):
+    authorization = request.headers.get("authorization", "")
+    why = verify(authorization, body, secret)
+    if not why:
+        use = "socket" if body is None else "webhook"
+        jti = f"{use}:{token_id(authorization)}"
+        if not await first_use(request.app.state.services.redis, jti):
+            why = "token already used (a replay)"
+    if why:
         client = request.client.host if request.client else "?"
-        log.warning("vonage request refused: bad signature", path=request.url.path, client=client)
+        log.warning("vonage request refused", reason=why, path=request.url.path, client=client)
         return False
     return True
 
@@ -57,7 +65,7 @@ async def _json_body(request: Request) -> tuple[bytes, dict[str, Any] | None]:
 async def answer(request: Request) -> Response:
     state = request.app.state
     raw, data = await _json_body(request)
-    if not _signed(request, raw):
+    if not await _signed(request, raw):
         return Response("forbidden", status_code=403)
     if data is None:
         return Response("a JSON object body is expected", status_code=400)
@@ -102,7 +110,7 @@ async def answer(request: Request) -> Response:
 async def events(request: Request) -> Response:
     state = request.app.state
     raw, data = await _json_body(request)
-    if not _signed(request, raw):
+    if not await _signed(request, raw):
         return Response("forbidden", status_code=403)
     if data is None or not data.get("uuid") or not data.get("status"):
         return Response("uuid and status are expected", status_code=400)
@@ -124,7 +132,7 @@ async def events(request: Request) -> Response:
 
 @router.websocket("/ws")
 async def socket(ws: WebSocket) -> None:
-    if not _signed(ws, None):
+    if not await _signed(ws, None):
         await ws.close(code=1008)  # before accept: the handshake gets 403
         return
     await ws.accept()

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
 
 import httpx
+import jwt
 import pytest
 import websockets
 
@@ -146,3 +152,45 @@ async def test_bad_audio_and_events_are_logged_and_the_call_goes_on(bridge: Brid
     await asyncio.sleep(0.2)
     assert bridge.app.state.services.calls.active == 0
     assert (await bridge.events(c.call_uuid))[-1]["reason"] == "caller_hangup"
+
+
+def _token(secret: str, body: bytes | None, **claims: Any) -> str:
+    base: dict[str, Any] = {"iat": int(time.time()), "jti": uuid.uuid4().hex, "iss": "Vonage"}
+    if body is not None:
+        base["payload_hash"] = hashlib.sha256(body).hexdigest()
+    return "Bearer " + jwt.encode({**base, **claims}, secret, algorithm="HS256")
+
+
+async def test_stale_replayed_and_misused_signatures_are_refused(bridge: Bridge) -> None:
+    """Issue 20, item 11: a year-old signed answer, the same token twice, and a token
+    minted for a webhook presented at the socket each used to mint a call."""
+    c = caller(bridge)
+    body = json.dumps({"to": "441234567890", "from": "447700900123", "uuid": c.call_uuid})
+    raw = body.encode()
+    url = f"{bridge.base}/vonage/answer"
+    year_ago = _token(VONAGE_SECRET, raw, iat=int(time.time()) - 365 * 86400)
+    no_iat = _token(VONAGE_SECRET, raw, iat=None)
+    fresh = _token(VONAGE_SECRET, raw)
+    async with httpx.AsyncClient() as client:
+
+        async def post(authorization: str) -> int:
+            r = await client.post(url, content=raw, headers={"Authorization": authorization})
+            return r.status_code
+
+        assert await post(year_ago) == 403
+        assert await post(no_iat) == 403
+        assert await post(fresh) == 200
+        assert await post(fresh) == 403  # the same jti again: a replay
+    ws_url = bridge.base.replace("http", "ws") + "/vonage/ws"
+    for authorization in (
+        _token(VONAGE_SECRET, b'{"status": "completed"}'),  # minted for the events webhook
+        _token(VONAGE_SECRET, None, iat=int(time.time()) - 30 * 86400),  # 30 days old
+    ):
+        with pytest.raises(websockets.InvalidStatus) as exc:
+            await websockets.connect(ws_url, additional_headers={"Authorization": authorization})
+        assert exc.value.response.status_code == 403
+    socket = _token(VONAGE_SECRET, None)
+    ws = await websockets.connect(ws_url, additional_headers={"Authorization": socket})
+    await ws.close()
+    with pytest.raises(websockets.InvalidStatus):  # that handshake's token, once more
+        await websockets.connect(ws_url, additional_headers={"Authorization": socket})
