@@ -20,7 +20,7 @@ import json
 import signal
 import sys
 
-from bridge.conversation.service import CallService
+from bridge.conversation.service import CallService, LegCount
 from bridge.legs.sip import SipService
 from bridge.logs import get_logger
 from bridge.services import Services
@@ -33,7 +33,8 @@ HEARTBEAT_S = 1.0
 async def run(settings: Settings) -> None:
     services = Services(settings)
     await services.start()
-    calls = CallService(settings, services.calls, services.events.publish, services.recordings)
+    calls = CallService(settings, services.calls, services.events.publish, services.recordings,
+                        LegCount(lambda: services.redis))  # fmt: skip
     await asyncio.to_thread(calls.warm)  # before taking calls: not on a caller's line
     sip = SipService(settings, calls, services.calls)
     stop = asyncio.Event()

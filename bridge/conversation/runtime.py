@@ -137,12 +137,14 @@ class CallRuntime:
         fallback_engine: SpeechEngine | None = None,
         record: Path | None = None,
         recording_failed: Callable[[str], None] | None = None,
+        seq_base: int = 0,
     ) -> None:
         self.call_id, self.flow, self.session = call_id, flow, session
         self.engine_name, self.control, self.lookup = engine_name, control, lookup
         self.carrier, self.realtime = carrier, realtime
         self.caller_number, self.dialled_number = caller_number, dialled_number
-        self._emit_raw, self.events = emit, CallEvents(call_id)
+        # seq_base: a later stream of the same call numbers its events after the others'
+        self._emit_raw, self.events = emit, CallEvents(call_id, start_seq=seq_base)
         self.fallback = Fallback(self, fallback_prompt, fallback_engine)
         # A carrier's frames are examined at the line's own rate and made house format
         # only while the engine hears them (media.inbound); the recording keeps the line's.

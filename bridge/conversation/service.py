@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+
+import redis.asyncio as aioredis
 
 from bridge import logs
 from bridge.calls import CallRegistry
@@ -27,6 +31,35 @@ from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
 
+# A carrier may stream one call more than once (Twilio does when the call is sent back
+# to /twilio/voice). Each stream is a leg of its own, numbered from 1: leg n numbers
+# its events from (n - 1) * LEG_SEQ_SPAN (below the carriers' own, from 10^9) and
+# records to "<call id>-<n>.wav", so neither collides with the legs before it.
+LEG_SEQ_SPAN = 10_000_000
+LEGS_KEPT_S = 86_400  # how long a call id's leg count is remembered
+
+
+class LegCount:
+    """How many times each call id has been streamed: in Redis, so every bridge agrees
+    (a second stream may reach another node), else in this process."""
+
+    def __init__(self, redis: Callable[[], aioredis.Redis | None] = lambda: None) -> None:
+        self._redis = redis
+        self._local: Counter[str] = Counter()
+
+    async def next(self, call_id: str) -> int:
+        redis = self._redis()
+        if redis is not None:
+            key = f"callbridge:legs:{call_id}"
+            try:
+                n = int(await asyncio.wait_for(redis.incr(key), 1))
+                await asyncio.wait_for(redis.expire(key, LEGS_KEPT_S), 1)
+                return n
+            except Exception as exc:  # the call goes on; a second stream may collide
+                log.warning("leg count from redis failed", call_id=call_id, error=repr(exc))
+        self._local[call_id] += 1
+        return self._local[call_id]
+
 
 class CallService:
     def __init__(
@@ -35,12 +68,14 @@ class CallService:
         calls: CallRegistry,
         emit: object,
         recordings: RecordingsStore | None = None,
+        legs: LegCount | None = None,
     ) -> None:
         self.settings, self.calls = settings, calls
         self.recordings = recordings or RecordingsStore(
             settings.data_dir / "recordings", settings.recordings
         )
         self._emit = emit
+        self.legs = legs or LegCount()
         self._flows: dict[Path, Flow] = {}
         self.lookup = HttpLookup(settings.lookup_hosts)
         self.runtimes: dict[str, CallRuntime] = {}
@@ -78,7 +113,9 @@ class CallService:
     ) -> CallRuntime:
         """Admit and start a call; raises :class:`bridge.calls.Draining` when shutting down."""
         call_id = call_id or uuid.uuid4().hex
-        self.calls.begin(call_id)
+        n = await self.legs.next(call_id)
+        leg_id = call_id if n == 1 else f"{call_id}-{n}"  # this stream's own name
+        self.calls.begin(leg_id)
         try:
             flow = self.flow_for(dialled)
             engine = self.engine or engine_for(self.settings, flow.flow)
@@ -88,18 +125,20 @@ class CallService:
                 control=leg, emit=self.emit, lookup=self.lookup, caller_number=caller,
                 dialled_number=dialled, carrier=carrier, realtime=True, line=line,
                 fallback_engine=None if self.engine else fallback_for(self.settings, engine),
-                record=self.recordings.path_for(call_id), recording_failed=self.recordings.failed,
+                record=self.recordings.path_for(leg_id), recording_failed=self.recordings.failed,
+                seq_base=(n - 1) * LEG_SEQ_SPAN,
             )  # fmt: skip
             await runtime.start(flow.version)
         except Exception:
-            self.calls.end(call_id)
+            self.calls.end(leg_id)
             raise
-        self.runtimes[call_id] = runtime
-        self.calls.on_cut(call_id, runtime.cut)
-        asyncio.get_running_loop().create_task(self._forget(runtime))
+        self.runtimes[call_id] = runtime  # the newest leg: a fork after a transfer joins it
+        self.calls.on_cut(leg_id, runtime.cut)
+        asyncio.get_running_loop().create_task(self._forget(runtime, leg_id))
         return runtime
 
-    async def _forget(self, runtime: CallRuntime) -> None:
+    async def _forget(self, runtime: CallRuntime, leg_id: str) -> None:
         await runtime.ended.wait()
-        self.runtimes.pop(runtime.call_id, None)
-        self.calls.end(runtime.call_id)
+        if self.runtimes.get(runtime.call_id) is runtime:
+            del self.runtimes[runtime.call_id]
+        self.calls.end(leg_id)

@@ -11,7 +11,7 @@ from typing import Protocol
 from fastapi import FastAPI
 
 from bridge import __version__
-from bridge.conversation.service import CallService
+from bridge.conversation.service import CallService, LegCount
 from bridge.flow_catalog import FlowCatalog
 from bridge.logs import get_logger
 from bridge.services import Services
@@ -105,8 +105,9 @@ def _carriers(app: FastAPI, services: Services) -> None:
     s = services.settings
     public = s.public_url or f"http://{s.host}:{s.port}"
     app.state.call_service = CallService(
-        s, services.calls, lambda e: services.events.publish(e), services.recordings
-    )
+        s, services.calls, lambda e: services.events.publish(e), services.recordings,
+        LegCount(lambda: getattr(services, "redis", None)),  # made when services start
+    )  # fmt: skip
     app.state.twilio_tokens = Tokens()
     app.state.twilio_urls = Urls.of(public)
     app.state.twilio_rest = TwilioRest(s)

@@ -250,3 +250,33 @@ async def test_one_broken_stream_among_twenty_leaves_the_others_alone(bridge: Br
         assert events[-1]["type"] == "call.ended"
     broken_end = (await bridge.events(callers[0].call_sid))[-1]
     assert broken_end["type"] == "call.ended" and broken_end["reason"] == "caller_hangup"
+
+
+async def test_the_same_call_streamed_twice_keeps_both_legs(bridge: Bridge, tmp_path: Path) -> None:
+    """Issue 20, item 4: Twilio streams a CallSid again when the call is sent back to
+    /twilio/voice. The second stream's events used to collide with the first's (same
+    call, same seqs: silently dropped) and its recording to overwrite the first's."""
+    bridge.app.state.call_service.engine = TrivialEngine()
+    first = caller(bridge)
+    again = TwilioCaller(first.base, first.auth_token, first.call_sid)
+    for c in (first, again):
+        await c.connect((await c.voice_webhook()).text)
+        await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
+        for _ in range(10):
+            await c.media(b"\xff" * 160)
+        await c.stop()
+        for _ in range(100):
+            if bridge.app.state.services.calls.active == 0:
+                break
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    events = await bridge.events(first.call_sid)
+    seqs = [e["seq"] for e in events]
+    assert len(seqs) == len(set(seqs)), "two legs share sequence numbers"
+    assert [e["type"] for e in events].count("call.started") == 2
+    assert [e["type"] for e in events].count("call.ended") == 2
+    one, two = (
+        recording_path(tmp_path, first.call_sid),
+        recording_path(tmp_path, f"{first.call_sid}-2"),
+    )
+    assert one.exists() and two.exists() and one.stat().st_size > 44 < two.stat().st_size
