@@ -133,6 +133,17 @@ class EmbeddedRedis:
             proc.wait()
         log.info("embedded redis stopped")
 
+    @property
+    def exited(self) -> int | None:
+        """The server's exit status once it has died on its own, else None."""
+        return None if self._proc is None else self._proc.poll()
+
+    def restart(self) -> str:
+        """Start again on the same data dir (its append-only file brings the streams
+        back). Call from the thread that first started it, for the same reason."""
+        self._proc = None
+        return self.start()
+
     def _answers(self) -> bool:
         return redis_answers(self.url)
 

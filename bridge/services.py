@@ -4,6 +4,7 @@ log, the store writer and the call registry. Started and stopped in order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -25,6 +26,8 @@ from bridge.store import migrate
 from bridge.store.db import make_engine, ping
 
 log = get_logger(__name__)
+
+REDIS_CHECK_S = 0.5  # how often the embedded Redis is looked at
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -50,6 +53,10 @@ class Services:
         self.events: EventLog
         self._store_writer: StreamConsumer | None = None
         self._store_writer_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        # Events Redis had not taken when the process stopped: written here at the
+        # stop, queued again at the next start.
+        self.spill = settings.data_dir / "events.spill"
 
     async def start(self) -> None:
         s = self.settings
@@ -66,7 +73,10 @@ class Services:
         self.events = EventLog(
             self.redis, s.event_stream, maxlen=s.event_stream_maxlen, buffer_max=s.event_buffer_max
         )
+        self.events.replay(self.spill)
         self.events.start()
+        if self.embedded_redis is not None:
+            self._supervisor = asyncio.create_task(self._supervise_redis(), name="redis-keeper")
         if s.store_writer_enabled:
             self._store_writer = StreamConsumer(
                 self.redis,
@@ -106,6 +116,26 @@ class Services:
                 checks["recordings"] = "unresponsive: the disk did not answer in 2 s"
         return checks
 
+    async def _supervise_redis(self) -> None:
+        """The embedded Redis is ours to keep alive: restarted within a second of dying
+        (same data dir: its append-only file brings the streams back), while the event
+        log buffers what calls say meanwhile."""
+        redis = self.embedded_redis
+        assert redis is not None
+        while True:
+            await asyncio.sleep(REDIS_CHECK_S)
+            status = redis.exited
+            if status is None:
+                continue
+            log.error("embedded redis died, restarting it", status=status)
+            try:
+                # On this (the loop's) thread: the server dies with the thread that
+                # started it, and a pool thread may end; a start takes ~0.1 s.
+                redis.restart()
+            except Exception as exc:
+                log.error("embedded redis did not restart; trying again", error=str(exc)[:300])
+                await asyncio.sleep(REDIS_CHECK_S)
+
     async def _store_writer_check(self) -> str:
         """ "ok", or how far behind the writer is (a stuck writer, a database that
         refuses writes, a full disk all look like this from here)."""
@@ -120,7 +150,11 @@ class Services:
         return "ok" if lag <= limit else f"lagging: {lag:.0f} s behind (limit {limit:g} s)"
 
     async def stop(self) -> None:
-        await self.events.close(timeout=5)
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        await self.events.close(timeout=5, spill=self.spill)
         if self._store_writer is not None and self._store_writer_task is not None:
             # Give the writer a moment to persist what was just flushed, then stop it.
             self._store_writer.stop()

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections import deque
 from collections.abc import Awaitable
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -100,8 +103,10 @@ class EventLog:
             return False
         return True
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Flush what is buffered (bounded by ``timeout``), then stop the flusher."""
+    async def close(self, timeout: float = 5.0, spill: Path | None = None) -> None:
+        """Flush what is buffered (bounded by ``timeout``), then stop the flusher. What
+        Redis did not take by then goes to ``spill`` (appended, one event a line), for
+        :meth:`replay` at the next start: never dropped."""
         if self._buffer and not await self.flush(timeout):
             log.error("event log closed with events still buffered", buffered=len(self._buffer))
         if self._task is not None:
@@ -109,6 +114,39 @@ class EventLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._buffer and spill is not None:
+            with spill.open("ab") as out:
+                for call_id, payload in self._buffer:
+                    out.write(json.dumps({"call_id": call_id}).encode() + b"\t" + payload + b"\n")
+                out.flush()
+                os.fsync(out.fileno())
+            log.warning("buffered events kept for the next start", events=len(self._buffer),
+                        file=str(spill))  # fmt: skip
+            self._buffer.clear()
+
+    def replay(self, spill: Path) -> int:
+        """Queue the events a previous run could not deliver, ahead of new ones, and
+        remove the file (they are in the buffer now; the flusher delivers them)."""
+        if not spill.exists():
+            return 0
+        n = 0
+        for line in spill.read_bytes().splitlines():
+            head, sep, payload = line.partition(b"\t")
+            if not sep:
+                continue  # a line cut short by a crash while writing it
+            try:
+                call_id = json.loads(head)["call_id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            self._buffer.append((call_id, payload))
+            n += 1
+        spill.unlink()
+        if n:
+            metrics.EVENT_BUFFER.set(len(self._buffer))
+            self._idle.clear()
+            self._wakeup.set()
+            log.info("events kept by the last run queued again", events=n)
+        return n
 
     async def _run(self) -> None:
         delay = _RETRY_MIN_S

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import Engine, func, select, text
 
 from bridge import metrics
@@ -24,11 +25,12 @@ from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventLog
 from bridge.events.store_writer import StoreWriter
 from bridge.services import redis_client
+from bridge.services import redis_client as redis_client_for
 from bridge.store import migrate
 from bridge.store.db import make_engine
 from bridge.store.models import EventRecord
 from tests.bridge.events.helpers import call_traffic
-from tests.servers import RedisServerProcess
+from tests.servers import RedisServerProcess, free_port
 
 PAIRS = [
     pytest.param("embedded", "sqlite", id="sqlite+embedded-redis"),
@@ -212,3 +214,27 @@ async def test_a_hung_redis_is_noticed_within_two_seconds_and_nothing_is_lost(
         await log.close()
         await client.aclose()
         server.stop()
+
+
+async def test_events_redis_never_took_are_kept_at_the_stop_and_sent_at_the_next_start(
+    tmp_path: Path, redis_client: aioredis.Redis, stream_name: str
+) -> None:
+    """Issue 20, item 8: at shutdown with Redis away the buffered events were dropped
+    ("closed with events still buffered") and their calls stayed in progress for ever."""
+    spill = tmp_path / "events.spill"
+    away = redis_client_for(f"redis://127.0.0.1:{free_port()}/0")
+    first = EventLog(away, stream_name)
+    first.start()
+    events = list(call_traffic(calls=3, per_call=10))
+    for ev in events:
+        first.publish(ev)
+    await first.close(timeout=0.5, spill=spill)
+    await away.aclose()
+    assert len(spill.read_bytes().splitlines()) == 30
+    second = EventLog(redis_client, stream_name)
+    assert second.replay(spill) == 30 and not spill.exists()
+    second.start()
+    assert await second.flush(10)
+    stored = [f[b"e"] for _, f in await redis_client.xrange(stream_name)]
+    assert stored == [ev.model_dump_json().encode() for ev in events]  # all, in order
+    await second.close()
