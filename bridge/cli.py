@@ -71,6 +71,12 @@ def serve(
         raise click.ClickException(
             "the default flow has problems:\n" + "\n".join(str(p) for p in problems)
         )
+    from bridge import preflight
+
+    try:
+        preflight.check(settings)  # before anything starts: nothing is left running
+    except preflight.Misconfigured as exc:
+        raise click.ClickException(str(exc)) from None
     run_server(settings)
 
 

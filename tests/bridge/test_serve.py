@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -107,3 +108,43 @@ def test_a_second_bridge_on_the_same_data_dir_is_refused(bridge: Bridge, tmp_pat
     assert second.returncode != 0
     assert b"already running on this data dir" in second.stderr
     assert httpx.get(f"{bridge.url}/healthz").status_code == 200
+    assert second.stderr.decode().count("\n") == 1, second.stderr  # one line, no traceback
+    assert b"CALLBRIDGE_DATA_DIR" in second.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("CALLBRIDGE_DATABASE_URL", "notaurl://x", "is not usable"),
+        (
+            "CALLBRIDGE_DATABASE_URL",
+            "postgresql+psycopg://u:hunter2@127.0.0.1:{port}/x",
+            "cannot connect",
+        ),
+        ("CALLBRIDGE_REDIS_URL", "redis://:hunter2@127.0.0.1:{port}/0", "no Redis answers"),
+        ("CALLBRIDGE_DATA_DIR", "{file}/data", "a part of the path is a file"),
+        ("CALLBRIDGE_PORT", "{busy}", "cannot listen"),
+    ],
+)
+def test_a_misconfiguration_is_one_line_naming_the_setting_and_nothing_is_left_running(
+    tmp_path: Path, setting: str, value: str, says: str
+) -> None:
+    """Issue 20, item 16: a bad setting used to print a 10,000-character traceback, or
+    retry for ever, or start Redis and migrations before finding the port taken."""
+    (tmp_path / "file").write_text("")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    value = value.format(port=free_port(), file=tmp_path / "file", busy=busy.getsockname()[1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
+    env |= {"CALLBRIDGE_DATA_DIR": str(tmp_path / "data"), "CALLBRIDGE_PORT": str(free_port())}
+    env[setting] = value
+    started = time.monotonic()
+    r = subprocess.run([CALLBRIDGE, "serve"], env=env, capture_output=True, timeout=60)
+    busy.close()
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert err.startswith(f"Error: {setting}: ") and says in err and err.count("\n") == 1, err
+    assert "hunter2" not in err + r.stdout.decode()  # never a secret
+    assert not (tmp_path / "data" / "redis").exists()  # nothing was started
+    assert time.monotonic() - started < 30  # no retrying for ever
