@@ -7,6 +7,8 @@ nobody had to step in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+import websockets
 from sqlalchemy import create_engine, text
 
 from tests.bridge.legs.twilio_caller import TwilioCaller
@@ -212,3 +216,138 @@ def test_redis_killed_mid_call_is_restarted_and_no_event_is_lost(tmp_path: Path)
     finally:
         bridge.stop()
     assert bridge.proc.returncode == 0
+
+
+# -- one bridge for the faults that leave it as it was -----------------------------------
+
+VONAGE_SECRET = "faults-vonage-signature-secret-32-bytes+"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    bridge = Serve(
+        tmp_path_factory.mktemp("shared") / "data",
+        CALLBRIDGE_VONAGE_SIGNATURE_SECRET=VONAGE_SECRET,
+    )
+    yield bridge
+    bridge.stop()
+    assert bridge.proc.returncode == 0
+
+
+def test_calls_end_without_the_carrier_api_and_with_their_true_reason(shared: Serve) -> None:
+    """Item 2 (Twilio's REST unreachable: the transfer fails, the flow says sorry and
+    hangs up by closing the stream) and item 18 (stored as the flow's hang-up)."""
+    c = shared.caller()
+
+    async def call() -> None:
+        await c.connect((await c.voice_webhook()).text)
+        await c.wait_for_bot(min_frames=40, quiet=0, limit=3000)
+        await c.dtmf("0")  # an agent, please
+        for _ in range(6000):
+            if c.ws.close_code is not None:
+                return
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await c.media(b"\xff" * 160)
+        raise AssertionError("the bridge never ended the call")
+
+    asyncio.run(call())
+    end = shared.ended(c.call_sid)
+    assert (end["reason"], end["outcome"]) == ("flow_hangup", "completed"), end
+    transfers = [e["status"] for e in shared.events(c.call_sid) if e["type"] == "call.transfer"]
+    assert transfers == ["requested", "failed"]
+
+
+def test_abusive_sockets_cost_one_socket_each(shared: Serve) -> None:
+    """Items 3, 4 and 6: a second start on a socket that carries a call, the same
+    CallSid streamed again, and 51 bad messages (bad base64 among them)."""
+    first, abuser = shared.caller(), shared.caller()
+    again = TwilioCaller(shared.url, TOKEN, first.call_sid)
+
+    async def calls() -> None:
+        await first.connect((await first.voice_webhook()).text)
+        await first.wait_for_bot(min_frames=20, quiet=0, limit=3000)
+        other = (await abuser.voice_webhook()).text
+        token = other.split('name="token" value="')[1].split('"')[0]
+        mulaw = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+        start = {"streamSid": "MZx", "accountSid": "AC1", "callSid": abuser.call_sid,
+                 "tracks": ["inbound"], "customParameters": {"token": token},
+                 "mediaFormat": mulaw}  # fmt: skip
+        await first.send({"event": "start", "streamSid": "MZx", "start": start})
+        await first.wait_for_bot(min_frames=10, quiet=0, limit=3000)  # the first call goes on
+        await first.stop()
+        await again.connect((await again.voice_webhook()).text)
+        await again.wait_for_bot(min_frames=20, quiet=0, limit=3000)
+        bad = {"event": "media", "streamSid": again.stream_sid, "media": {"payload": "%%%"}}
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for _ in range(60):
+                await again.send(bad)
+        await asyncio.wait_for(again.ws.wait_closed(), 10)
+        assert again.ws.close_code == 1008
+
+    asyncio.run(calls())
+    shared.ended(first.call_sid)
+    events = shared.events(first.call_sid)
+    ends = [e["reason"] for e in events if e["type"] == "call.ended"]
+    assert sorted(ends) == ["caller_hangup", "protocol_error"], ends  # both legs, true reasons
+    seqs = [e["seq"] for e in events]
+    assert len(seqs) == len(set(seqs))
+    assert shared.events(abuser.call_sid) == []  # no second call was started on the socket
+
+
+def test_a_hung_redis_shows_on_the_metrics_within_two_seconds(shared: Serve) -> None:
+    """Item 9: the bridge's Redis stopped (SIGSTOP): the gauge goes to 0 within ~2 s
+    and back to 1 when it answers again."""
+    pid = int((shared.data / "redis" / "redis.pid").read_text())
+
+    def redis_up() -> float:
+        text = httpx.get(f"{shared.url}/metrics", timeout=5).text
+        line = next(x for x in text.splitlines() if x.startswith("callbridge_event_log_redis_up"))
+        return float(line.split()[-1])
+
+    assert redis_up() == 1.0
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        while redis_up() != 0.0:
+            assert time.monotonic() - stopped < 3.0, "the hang went unnoticed"
+            time.sleep(0.1)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for _ in range(50):
+        if redis_up() == 1.0:
+            break
+        time.sleep(0.1)
+    assert redis_up() == 1.0
+
+
+def test_stale_and_replayed_vonage_signatures_and_huge_bodies_are_refused(
+    shared: Serve,
+) -> None:
+    """Items 11 and 14 at the edge of a running bridge."""
+    body = json.dumps({"to": "441234567890", "from": "447700900123", "uuid": str(uuid.uuid4())})
+    raw = body.encode()
+
+    def token(**claims: Any) -> str:
+        base = {"iat": int(time.time()), "jti": uuid.uuid4().hex, "iss": "Vonage",
+                "payload_hash": hashlib.sha256(raw).hexdigest()}  # fmt: skip
+        return "Bearer " + jwt.encode({**base, **claims}, VONAGE_SECRET, algorithm="HS256")
+
+    url = f"{shared.url}/vonage/answer"
+    fresh = token()
+    with httpx.Client() as http:
+        post = lambda auth: http.post(url, content=raw, headers={"Authorization": auth})  # noqa: E731
+        assert post(token(iat=int(time.time()) - 365 * 86400)).status_code == 403
+        assert post(fresh).status_code == 200
+        assert post(fresh).status_code == 403  # replayed
+        assert http.post(url, content=b"x" * 2_000_000).status_code == 413
+
+
+def test_a_flow_nested_thousands_deep_is_a_flow_error(tmp_path: Path) -> None:
+    """Item 15, from the command line an admin runs."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("flow: x\nstart: a\nstates:\n  a:\n    say: " + "[" * 5000 + "]" * 5000 + "\n")
+    r = subprocess.run(
+        [CALLBRIDGE, "flows", "validate", str(deep)], capture_output=True, timeout=60
+    )
+    assert r.returncode == 1 and b"nested more than" in r.stdout + r.stderr
+    assert b"Traceback" not in r.stdout + r.stderr
