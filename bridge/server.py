@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import socket
+import sys
 from types import FrameType
 from typing import Any
 
@@ -107,3 +109,10 @@ def serve(settings: Settings) -> None:
     services = Services(settings)
     app = create_app(services=services)
     DrainingServer(uvicorn_config(settings, app), services).run()
+    # Drained, flushed and stopped: everything durable is written. Leave now, without
+    # the interpreter's teardown, where the speech engines' native threads (Whisper,
+    # onnxruntime) could still crash the exit (SIGSEGV/SIGABRT seen after a call),
+    # turning a clean stop into a failed one for the orchestrator.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

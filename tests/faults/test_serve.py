@@ -82,6 +82,10 @@ class Serve:
             time.sleep(0.2)
         raise AssertionError(f"{call_id}: no call.ended within {within_s} s")
 
+    def stderr_tail(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().decode(errors="replace")[-3000:]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -231,7 +235,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     )
     yield bridge
     bridge.stop()
-    assert bridge.proc.returncode == 0
+    assert bridge.proc.returncode == 0, bridge.stderr_tail()
 
 
 def test_calls_end_without_the_carrier_api_and_with_their_true_reason(shared: Serve) -> None:
@@ -351,3 +355,29 @@ def test_a_flow_nested_thousands_deep_is_a_flow_error(tmp_path: Path) -> None:
     )
     assert r.returncode == 1 and b"nested more than" in r.stdout + r.stderr
     assert b"Traceback" not in r.stdout + r.stderr
+
+
+def test_a_socket_that_never_starts_a_call_is_closed_and_poison_values_are_400(
+    shared: Serve,
+) -> None:
+    """Item 5 (a signed socket held with no `start`: closed after the 10 s handshake
+    deadline) and item 7 (a signed status callback whose SequenceNumber no column can
+    hold: 400 at the edge, and the store goes on writing)."""
+    c = shared.caller()
+    url = shared.url.replace("http://", "ws://") + "/twilio/stream"
+
+    async def idle() -> int | None:
+        ws = await websockets.connect(
+            url, additional_headers={"X-Twilio-Signature": c.sign(url, {})}
+        )
+        await asyncio.wait_for(ws.wait_closed(), 15)
+        return ws.close_code
+
+    assert asyncio.run(idle()) == 1008
+    status = f"{shared.url}/twilio/status"
+    form = {"CallSid": c.call_sid, "CallStatus": "completed", "SequenceNumber": "9" * 23}
+    r = httpx.post(status, data=form, headers={"X-Twilio-Signature": c.sign(status, form)})
+    assert r.status_code == 400
+    after = shared.caller()
+    asyncio.run(a_short_call(after))
+    assert shared.ended(after.call_sid)["reason"] == "caller_hangup"  # still stored
