@@ -40,6 +40,9 @@ class Serve:
         self.port = free_port()
         self.data = data
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database = settings.get(
+            "CALLBRIDGE_DATABASE_URL", f"sqlite:///{data / 'callbridge.db'}"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
         env |= {
             "CALLBRIDGE_DATA_DIR": str(data),
@@ -65,7 +68,7 @@ class Serve:
         return httpx.get(f"{self.url}/readyz", timeout=5)
 
     def events(self, call_id: str) -> list[dict[str, Any]]:
-        engine = create_engine(f"sqlite:///{self.data / 'callbridge.db'}")
+        engine = create_engine(self.database)
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT payload FROM events WHERE call_id = :c ORDER BY seq"), {"c": call_id}
@@ -381,3 +384,40 @@ def test_a_socket_that_never_starts_a_call_is_closed_and_poison_values_are_400(
     after = shared.caller()
     asyncio.run(a_short_call(after))
     assert shared.ended(after.call_sid)["reason"] == "caller_hangup"  # still stored
+
+
+def test_a_database_on_a_full_disk_shows_as_lag_and_loses_nothing(
+    tmp_path: Path, tmpfs: Path
+) -> None:
+    """Item 10: the database cannot be written (its disk is full). /readyz used to say
+    ready while nothing was stored; now the store writer's lag turns it 503, and once
+    there is room every event of the call made meanwhile is stored."""
+    db = tmpfs / "callbridge.db"
+    bridge = Serve(
+        tmp_path / "data",
+        CALLBRIDGE_DATABASE_URL=f"sqlite:///{db}",
+        CALLBRIDGE_STORE_WRITER_MAX_LAG_S="2",
+    )
+    try:
+        fill(tmpfs)
+        c = bridge.caller()
+        asyncio.run(a_short_call(c))
+        for _ in range(60):
+            ready = bridge.ready()
+            if ready.status_code == 503:
+                break
+            time.sleep(0.2)
+        assert ready.json()["checks"]["store_writer"].startswith("lagging"), ready.text
+        (tmpfs / "filler").unlink()
+        end = bridge.ended(c.call_sid, within_s=30)
+        assert end["reason"] == "caller_hangup"
+        seqs = [e["seq"] for e in bridge.events(c.call_sid)]
+        assert seqs == list(range(len(seqs)))  # all of it, once, in order
+        for _ in range(50):
+            if bridge.ready().status_code == 200:
+                break
+            time.sleep(0.2)
+        assert bridge.ready().status_code == 200
+    finally:
+        bridge.stop()
+    assert bridge.proc.returncode == 0
