@@ -26,7 +26,9 @@ import pytest
 import websockets
 from sqlalchemy import create_engine, text
 
+from tests.audio import VOICES, synthesize
 from tests.bridge.legs.twilio_caller import TwilioCaller
+from tests.bridge.legs.vonage_caller import VonageCaller
 from tests.servers import free_port
 
 CALLBRIDGE = str(Path(sys.executable).with_name("callbridge"))
@@ -421,3 +423,24 @@ def test_a_database_on_a_full_disk_shows_as_lag_and_loses_nothing(
     finally:
         bridge.stop()
     assert bridge.proc.returncode == 0
+
+
+def test_an_odd_length_vonage_frame_leaves_the_caller_understood(shared: Serve) -> None:
+    """Item 12: one odd-length binary frame used to shift the byte order of every
+    sample after it, and the caller turned to noise. They are still understood."""
+    c = VonageCaller(shared.url, VONAGE_SECRET)
+    c.frame_s = 0.02  # real time: the local engine hears it as a caller would say it
+
+    async def call() -> None:
+        await c.connect((await c.answer()).json())
+        await c.wait_for_bot(min_frames=40, quiet=20, limit=3000)
+        await c.frame(b"\x01")  # the stray byte
+        await c.say(synthesize("what is my balance please", VOICES[1]))
+        await c.wait_for_bot(min_frames=10, quiet=0, limit=1000)
+        await c.ws.close()
+
+    asyncio.run(call())
+    shared.ended(c.call_uuid)
+    said = [e["text"].lower() for e in shared.events(c.call_uuid)
+            if e["type"] == "transcript.final" and e["speaker"] == "caller"]  # fmt: skip
+    assert any("balance" in s for s in said), said
