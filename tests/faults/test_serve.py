@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,12 +24,14 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import uvicorn
 import websockets
 from sqlalchemy import create_engine, text
 
 from tests.audio import VOICES, synthesize
 from tests.bridge.legs.twilio_caller import TwilioCaller
 from tests.bridge.legs.vonage_caller import VonageCaller
+from tests.fakes.twilio_rest import FakeTwilio
 from tests.servers import free_port
 
 CALLBRIDGE = str(Path(sys.executable).with_name("callbridge"))
@@ -444,3 +447,63 @@ def test_an_odd_length_vonage_frame_leaves_the_caller_understood(shared: Serve) 
     said = [e["text"].lower() for e in shared.events(c.call_uuid)
             if e["type"] == "transcript.final" and e["speaker"] == "caller"]  # fmt: skip
     assert any("balance" in s for s in said), said
+
+
+@pytest.fixture
+def twilio_rest() -> Iterator[tuple[FakeTwilio, str]]:
+    """Twilio's REST API, faked on a port of its own (the bridge reaches it)."""
+    fake = FakeTwilio(ACCOUNT, TOKEN)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(fake.app(), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield fake, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_the_fork_after_a_transfer_survives_bad_frames(
+    tmp_path: Path, twilio_rest: tuple[FakeTwilio, str]
+) -> None:
+    """Item 13: after a transfer the listen-only fork keeps transcribing the caller for
+    the agent; one binary or malformed frame used to end it (an unhandled exception)."""
+    fake, api = twilio_rest
+    bridge = Serve(tmp_path / "data", CALLBRIDGE_TWILIO_API_URL=api)
+    c = bridge.caller()
+    fake.calls.add(c.call_sid)
+
+    async def call() -> None:
+        await c.connect((await c.voice_webhook()).text)
+        await c.wait_for_bot(min_frames=40, quiet=0, limit=3000)
+        await c.dtmf("0")  # an agent: the transfer goes through the REST fake
+        for _ in range(6000):
+            if fake.requests:
+                break
+            await c.media(b"\xff" * 160)
+        twiml = fake.requests[0].form["Twiml"]
+        await c.stop()  # Twilio ends the <Connect> stream when the TwiML is replaced
+        fork = TwilioCaller(c.base, c.auth_token, c.call_sid)
+        fork.frame_s = 0.02
+        await fork.connect(twiml, path="fork")
+        await fork.ws.send(b"\x00\x01binary")
+        bad = {"event": "media", "streamSid": fork.stream_sid, "media": {"payload": "%%%"}}
+        await fork.send(bad)
+        await fork.say(synthesize("my card was stolen yesterday", VOICES[1]))
+        for _ in range(60):
+            await fork.media(b"\xff" * 160)
+        await fork.stop()
+
+    try:
+        asyncio.run(call())
+        end = bridge.ended(c.call_sid, within_s=30)
+        assert end["outcome"] == "transferred", end
+        events = bridge.events(c.call_sid)
+        at = max(i for i, e in enumerate(events) if e["type"] == "call.transfer")
+        after = [e["text"].lower() for e in events[at:]
+                 if e["type"] == "transcript.final" and e["speaker"] == "caller"]  # fmt: skip
+        assert any("stolen" in t for t in after), after
+    finally:
+        bridge.stop()
+    assert bridge.proc.returncode == 0
