@@ -83,6 +83,7 @@ class StoreWriter:
             )
         if rows:
             started = time.perf_counter()
+            refused: list[bytes] = []
             try:
                 await asyncio.to_thread(self.write, rows)
             except UNAVAILABLE:
@@ -90,9 +91,10 @@ class StoreWriter:
             except Exception as exc:
                 log.warning("a batch was refused; writing its events one by one",
                             error=str(exc)[:200], events=len(rows))  # fmt: skip
-                dead += await asyncio.to_thread(self._write_each, ids, rows)
+                refused = await asyncio.to_thread(self._write_each, ids, rows)
             metrics.STORE_BATCH_SECONDS.observe(time.perf_counter() - started)
-            metrics.EVENTS_STORED.inc(len(rows) - len(dead))
+            metrics.EVENTS_STORED.inc(len(rows) - len(refused))
+            dead += refused
         return dead
 
     def _write_each(self, ids: list[bytes], rows: list[dict[str, Any]]) -> list[bytes]:

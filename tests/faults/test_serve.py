@@ -279,12 +279,7 @@ def test_abusive_sockets_cost_one_socket_each(shared: Serve) -> None:
         await first.connect((await first.voice_webhook()).text)
         await first.wait_for_bot(min_frames=20, quiet=0, limit=3000)
         other = (await abuser.voice_webhook()).text
-        token = other.split('name="token" value="')[1].split('"')[0]
-        mulaw = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
-        start = {"streamSid": "MZx", "accountSid": "AC1", "callSid": abuser.call_sid,
-                 "tracks": ["inbound"], "customParameters": {"token": token},
-                 "mediaFormat": mulaw}  # fmt: skip
-        await first.send({"event": "start", "streamSid": "MZx", "start": start})
+        await first.send(abuser.start(other, "MZx"))  # a second call on the first's socket
         await first.wait_for_bot(min_frames=10, quiet=0, limit=3000)  # the first call goes on
         await first.stop()
         await again.connect((await again.voice_webhook()).text)

@@ -19,7 +19,8 @@ from media.line_codec import LineCodec
 from tests.bridge.legs.conftest import Bridge
 from tests.bridge.legs.test_twilio import caller as twilio_caller
 from tests.bridge.legs.test_vonage import caller as vonage_caller
-from tests.bridge.legs.vonage_caller import signed
+from tests.bridge.legs.twilio_caller import TwilioCaller
+from tests.bridge.legs.vonage_caller import connected, signed
 from tests.fakes.trivial_engine import TrivialEngine
 from tests.servers import free_port
 
@@ -30,6 +31,14 @@ async def closed(ws: Any, within_s: float = 5.0) -> int | None:
     """The close code the bridge sent, once it closed the socket."""
     await asyncio.wait_for(ws.wait_closed(), within_s)
     return ws.close_code
+
+
+async def twilio_call(bridge: Bridge) -> TwilioCaller:
+    """A Twilio call in progress, on an engine with no speech models."""
+    bridge.app.state.call_service.engine = TrivialEngine()
+    c = twilio_caller(bridge)
+    await c.connect((await c.voice_webhook()).text)
+    return c
 
 
 async def ended(bridge: Bridge, call_id: str) -> dict[str, Any]:
@@ -72,9 +81,7 @@ async def test_a_signed_vonage_socket_that_never_connects_a_call_is_closed(
 async def test_bad_base64_counts_and_too_many_bad_messages_end_the_call_as_a_protocol_error(
     bridge: Bridge,
 ) -> None:
-    bridge.app.state.call_service.engine = TrivialEngine()
-    c = twilio_caller(bridge)
-    await c.connect((await c.voice_webhook()).text)
+    c = await twilio_call(bridge)
     await c.media(b"\xff" * 160)
     bad = {"event": "media", "streamSid": c.stream_sid, "media": {"payload": "%%%"}}
     for _ in range(guard.MAX_BAD + 1):
@@ -93,21 +100,7 @@ async def test_a_second_start_on_a_twilio_stream_leaves_the_first_call_whole(
     first, second = twilio_caller(bridge), twilio_caller(bridge)
     await first.connect((await first.voice_webhook()).text)
     twiml = (await second.voice_webhook()).text
-    token = twiml.split('name="token" value="')[1].split('"')[0]
-    await first.send(
-        {
-            "event": "start",
-            "streamSid": "MZsecond",
-            "start": {
-                "streamSid": "MZsecond",
-                "accountSid": "AC1",
-                "callSid": second.call_sid,
-                "tracks": ["inbound"],
-                "customParameters": {"token": token},
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-        }
-    )
+    await first.send(second.start(twiml, "MZsecond"))  # on the first call's socket
     for _ in range(10):
         await first.media(b"\xff" * 160)
     assert bridge.app.state.services.calls.active == 1  # the first call only
@@ -124,16 +117,7 @@ async def test_a_second_connected_on_a_vonage_socket_leaves_the_first_call_whole
     bridge.app.state.call_service.engine = TrivialEngine()
     first, second = vonage_caller(bridge), vonage_caller(bridge)
     await first.connect((await first.answer()).json())
-    endpoint = (await second.answer()).json()[0]["endpoint"][0]
-    await first.ws.send(
-        json.dumps(
-            {
-                "event": "websocket:connected",
-                "content-type": endpoint["content-type"],
-                **endpoint["headers"],
-            }
-        )
-    )
+    await first.ws.send(connected((await second.answer()).json()))  # on the first's socket
     for _ in range(10):
         await first.frame()
     assert bridge.app.state.services.calls.active == 1
@@ -225,9 +209,7 @@ async def test_calls_cut_by_the_drain_end_with_that_reason_and_a_closed_socket(
 ) -> None:
     """Issue 20, item 18: a call the drain ran out of time for is hung up by the bridge
     and stored as `drain_timeout`, not as the caller's hang-up."""
-    bridge.app.state.call_service.engine = TrivialEngine()
-    c = twilio_caller(bridge)
-    await c.connect((await c.voice_webhook()).text)
+    c = await twilio_call(bridge)
     await c.wait_for_bot(min_frames=40, quiet=0, limit=200)
     await bridge.app.state.services.calls.cut_all("drain_timeout")
     assert await closed(c.ws, 3.0) == 1000

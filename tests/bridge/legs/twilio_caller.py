@@ -64,28 +64,31 @@ class TwilioCaller:
             return await client.post(url, data=form, headers=headers)
 
     async def connect(self, twiml: str, path: str = "stream") -> None:
-        token = re.search(r'<Parameter name="token" value="([^"]+)"', twiml)
-        assert token, twiml
         url = self.base.replace("http://", "ws://") + f"/twilio/{path}"
         self.ws = await websockets.connect(
             url, additional_headers={"X-Twilio-Signature": self.sign(url, {})}
         )
         asyncio.get_running_loop().create_task(self._receive())
         await self.send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-        await self.send(
-            {
-                "event": "start",
-                "streamSid": self.stream_sid,
-                "start": {
-                    "streamSid": self.stream_sid,
-                    "accountSid": "AC1",
-                    "callSid": self.call_sid,
-                    "tracks": ["inbound"],
-                    "customParameters": {"token": token.group(1)},
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                },
-            }
-        )
+        await self.send(self.start(twiml))
+
+    def start(self, twiml: str, stream_sid: str | None = None) -> dict[str, Any]:
+        """The `start` message of this call's stream, with the token ``twiml`` gave."""
+        token = re.search(r'<Parameter name="token" value="([^"]+)"', twiml)
+        assert token, twiml
+        sid = stream_sid or self.stream_sid
+        return {
+            "event": "start",
+            "streamSid": sid,
+            "start": {
+                "streamSid": sid,
+                "accountSid": "AC1",
+                "callSid": self.call_sid,
+                "tracks": ["inbound"],
+                "customParameters": {"token": token.group(1)},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        }
 
     async def send(self, msg: dict[str, Any] | str) -> None:
         if isinstance(msg, dict) and msg.get("event") not in ("connected",):

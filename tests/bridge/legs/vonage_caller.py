@@ -30,6 +30,15 @@ def signed(secret: str, body: bytes | None) -> str:
     return "Bearer " + jwt.encode(claims, secret, algorithm="HS256")
 
 
+def connected(ncco: list[dict[str, Any]]) -> str:
+    """The socket's first message for the call ``ncco`` connects (its token inside)."""
+    endpoint = ncco[0]["endpoint"][0]
+    return json.dumps(
+        {"event": "websocket:connected", "content-type": endpoint["content-type"],
+         **endpoint["headers"]}
+    )  # fmt: skip
+
+
 @dataclass
 class VonageCaller:
     base: str
@@ -62,15 +71,7 @@ class VonageCaller:
             endpoint["uri"], additional_headers={"Authorization": signed(self.secret, None)}
         )
         asyncio.get_running_loop().create_task(self._receive())
-        await self.ws.send(
-            json.dumps(
-                {
-                    "event": "websocket:connected",
-                    "content-type": endpoint["content-type"],
-                    **endpoint["headers"],
-                }
-            )
-        )
+        await self.ws.send(connected(ncco))
 
     async def _receive(self) -> None:
         try:
