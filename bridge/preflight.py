@@ -2,8 +2,9 @@
 clear line that names the setting, and the process exits with nothing left running
 (no embedded Redis, no half-migrated database, no SIP workers).
 
-Checked in the order an operator fixes them: the data dir, the HTTP port, the
-database URL, the Redis URL (or, embedded, that no other bridge runs on the data dir).
+Checked in the order an operator fixes them: the data dir, the HTTP port, the SIP
+port, the database URL, the Redis URL (or, embedded, that no other bridge runs on the
+data dir).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Misconfigured(Exception):
 
 def check(settings: Settings) -> None:
     """Raise :class:`Misconfigured` at the first setting the bridge cannot start with."""
-    steps: list[Callable[[Settings], None]] = [_data_dir, _port, _database, _redis]
+    steps: list[Callable[[Settings], None]] = [_data_dir, _port, _sip_port, _database, _redis]
     for step in steps:
         step(settings)
 
@@ -56,6 +57,21 @@ def _port(s: Settings) -> None:
         except OSError as exc:
             raise Misconfigured(
                 f"CALLBRIDGE_PORT: cannot listen on {s.host}:{s.port}: {exc.strerror}"
+            ) from None
+
+
+def _sip_port(s: Settings) -> None:
+    """The SIP agent's UDP port (the public one: Kamailio's, with SIP workers)."""
+    if not s.sip_port:
+        return
+    family = socket.AF_INET6 if ":" in s.sip_bind else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((s.sip_bind, s.sip_port))
+        except OSError as exc:
+            raise Misconfigured(
+                f"CALLBRIDGE_SIP_PORT: cannot listen on {s.sip_bind}:{s.sip_port} (UDP): "
+                f"{exc.strerror} (0 turns SIP off)"
             ) from None
 
 

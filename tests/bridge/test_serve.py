@@ -124,6 +124,7 @@ def test_a_second_bridge_on_the_same_data_dir_is_refused(bridge: Bridge, tmp_pat
         ("CALLBRIDGE_REDIS_URL", "redis://:hunter2@127.0.0.1:{port}/0", "no Redis answers"),
         ("CALLBRIDGE_DATA_DIR", "{file}/data", "a part of the path is a file"),
         ("CALLBRIDGE_PORT", "{busy}", "cannot listen"),
+        ("CALLBRIDGE_SIP_PORT", "{busy_udp}", "cannot listen"),
     ],
 )
 def test_a_misconfiguration_is_one_line_naming_the_setting_and_nothing_is_left_running(
@@ -132,16 +133,19 @@ def test_a_misconfiguration_is_one_line_naming_the_setting_and_nothing_is_left_r
     """Issue 20, item 16: a bad setting used to print a 10,000-character traceback, or
     retry for ever, or start Redis and migrations before finding the port taken."""
     (tmp_path / "file").write_text("")
-    busy = socket.socket()
+    busy, busy_udp = socket.socket(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     busy.bind(("127.0.0.1", 0))
     busy.listen()
-    value = value.format(port=free_port(), file=tmp_path / "file", busy=busy.getsockname()[1])
+    busy_udp.bind(("0.0.0.0", 0))
+    value = value.format(port=free_port(), file=tmp_path / "file", busy=busy.getsockname()[1],
+                         busy_udp=busy_udp.getsockname()[1])  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBRIDGE_")}
     env |= {"CALLBRIDGE_DATA_DIR": str(tmp_path / "data"), "CALLBRIDGE_PORT": str(free_port())}
     env[setting] = value
     started = time.monotonic()
     r = subprocess.run([CALLBRIDGE, "serve"], env=env, capture_output=True, timeout=60)
     busy.close()
+    busy_udp.close()
     err = r.stderr.decode()
     assert r.returncode == 1, err
     assert err.startswith(f"Error: {setting}: ") and says in err and err.count("\n") == 1, err

@@ -55,6 +55,7 @@ class Serve:
             "CALLBRIDGE_TWILIO_ACCOUNT_SID": ACCOUNT,
             "CALLBRIDGE_TWILIO_AUTH_TOKEN": TOKEN,
             "CALLBRIDGE_TWILIO_API_URL": f"http://127.0.0.1:{free_port()}",  # unreachable
+            "CALLBRIDGE_SIP_PORT": "0",  # bridges side by side; SIP has faults of its own
             **settings,
         }
         self.proc = subprocess.Popen(
