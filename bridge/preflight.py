@@ -2,9 +2,8 @@
 clear line that names the setting, and the process exits with nothing left running
 (no embedded Redis, no half-migrated database, no SIP workers).
 
-Checked in the order an operator fixes them: the data dir, the HTTP port, the SIP
-port, the database URL, the Redis URL (or, embedded, that no other bridge runs on the
-data dir).
+Checked in the order an operator fixes them: the data dir (and that no other bridge
+runs on it), the HTTP port, the SIP port, the database URL, the Redis URL.
 """
 
 from __future__ import annotations
@@ -31,7 +30,9 @@ class Misconfigured(Exception):
 
 def check(settings: Settings) -> None:
     """Raise :class:`Misconfigured` at the first setting the bridge cannot start with."""
-    steps: list[Callable[[Settings], None]] = [_data_dir, _port, _sip_port, _database, _redis]
+    steps: list[Callable[[Settings], None]] = [
+        _data_dir, _another_bridge, _port, _sip_port, _database, _redis
+    ]  # fmt: skip
     for step in steps:
         step(settings)
 
@@ -95,15 +96,22 @@ def _database(s: Settings) -> None:
         engine.dispose()
 
 
+def _another_bridge(s: Settings) -> None:
+    """Before the ports: a second bridge on the same data dir would find them taken too,
+    and the data dir is what the operator has to change."""
+    if s.redis_url is not None:
+        return
+    embedded = EmbeddedRedis(s.data_dir)
+    if embedded.socket.exists() and redis_answers(embedded.url):
+        raise Misconfigured(
+            f"CALLBRIDGE_DATA_DIR: a bridge is already running on this data dir "
+            f"({s.data_dir}; its Redis answers at {embedded.socket}): stop it or use "
+            "another data dir"
+        )
+
+
 def _redis(s: Settings) -> None:
     if s.redis_url is None:
-        embedded = EmbeddedRedis(s.data_dir)
-        if embedded.socket.exists() and redis_answers(embedded.url):
-            raise Misconfigured(
-                f"CALLBRIDGE_DATA_DIR: a bridge is already running on this data dir "
-                f"({s.data_dir}; its Redis answers at {embedded.socket}): stop it or use "
-                "another data dir"
-            )
         return
     url = s.redis_url.get_secret_value()
     try:
