@@ -50,7 +50,7 @@ FRAME = b"\xff" * 160
 SERVER = r"""
 import sys, uvicorn
 from pathlib import Path
-from bridge.server import DrainingServer, uvicorn_config
+from bridge.process.server import DrainingServer, uvicorn_config
 from bridge.settings import Settings
 from bridge.web.app import create_app
 from tests.fakes.trivial_engine import TrivialEngine

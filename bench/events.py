@@ -20,11 +20,11 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from bridge.embedded_redis import EmbeddedRedis
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventLog
 from bridge.events.store_writer import StoreWriter
-from bridge.services import redis_client
+from bridge.process.embedded_redis import EmbeddedRedis
+from bridge.process.services import redis_client
 from bridge.store import migrate
 from bridge.store.db import make_engine
 from tests.bridge.events.helpers import call_traffic

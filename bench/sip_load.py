@@ -40,7 +40,7 @@ import httpx
 import psutil
 
 from bench.carriers import bench_flow
-from bridge import kamailio
+from bridge.sipfront import kamailio
 from tests.peers import sipp as sipp_peer
 from tests.servers import free_port, free_udp_port, free_udp_ports
 

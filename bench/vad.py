@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from media.endpoint import EndpointConfig, Endpointer
-from media.format import HOUSE_FRAME
+from media.format import HOUSE_FRAME, I16
 from media.vad import NoiseFloorVad, WebRtcVad
 from tests.audio import (
     PHRASES,
@@ -37,7 +37,6 @@ from tests.audio import (
     white_noise,
 )
 
-I16 = npt.NDArray[np.int16]
 Detector = Callable[[I16], npt.NDArray[np.float32]]  # (frames, 320) -> (frames,) probability
 
 

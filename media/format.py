@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+
+I16 = npt.NDArray[np.int16]
+"""Samples as the house keeps them: signed 16-bit PCM."""
+
 HOUSE_RATE = 16_000
 """Signed 16-bit mono PCM at 16 kHz, in 20 ms frames, everywhere inside the bridge."""
 FRAME_MS = 20

@@ -13,13 +13,8 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
-import numpy.typing as npt
-
-from media.format import HOUSE_RATE
+from media.format import HOUSE_RATE, I16
 from media.line_codec import LineCodec
-
-I16 = npt.NDArray[np.int16]
 
 
 class InboundAudio:

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
-I16 = npt.NDArray[np.int16]
+from media.format import I16
 
 
 def seq_diff(a: int, b: int) -> int:

@@ -14,14 +14,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from media import g711
-from media.format import HOUSE_RATE, AudioFormatError, frame_samples
+from media.format import HOUSE_RATE, I16, AudioFormatError, frame_samples
 from media.resample import Band, Resampler
 
 Codec = Literal["pcmu", "pcma", "l16"]
-I16 = npt.NDArray[np.int16]
 
 # Whole arrays (a batch of calls) by table lookup; one call's bytes go through audioop.
 DECODE = {"pcmu": g711.ulaw_decode, "pcma": g711.alaw_decode}

@@ -14,12 +14,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 
-from media.format import FRAME_MS
+from media.format import FRAME_MS, I16
 from media.line_codec import LineCodec
-
-I16 = npt.NDArray[np.int16]
 
 
 @dataclass

@@ -13,12 +13,8 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-import numpy.typing as npt
 
-from media.format import HOUSE_RATE, frame_samples
-
-I16 = npt.NDArray[np.int16]
-
+from media.format import HOUSE_RATE, I16, frame_samples
 
 BLOCK = 50  # frames (1 s) gathered before one write: a call's disk cost stays off its tick
 # Blocks between rewrites of the WAV header's lengths (three seeks and writes; again at

@@ -18,10 +18,9 @@ import _webrtcvad  # webrtcvad-wheels' extension module
 import numpy as np
 import numpy.typing as npt
 
-from media.format import HOUSE_RATE, AudioFormatError, frame_samples
+from media.format import HOUSE_RATE, I16, AudioFormatError, frame_samples
 from media.g711 import audioop
 
-I16 = npt.NDArray[np.int16]
 F32 = npt.NDArray[np.float32]
 _ONE, _HALF, _ZERO = (np.full(1, p, np.float32) for p in (1.0, 0.5, 0.0))
 _ONE.flags.writeable = _HALF.flags.writeable = _ZERO.flags.writeable = False

@@ -6,11 +6,8 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
-from media.format import AudioFormatError
-
-I16 = npt.NDArray[np.int16]
+from media.format import I16, AudioFormatError
 
 
 def write_wav(path: Path, pcm: I16, rate: int) -> None:

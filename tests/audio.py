@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from media.format import HOUSE_FRAME, HOUSE_RATE
+from media.format import HOUSE_FRAME, HOUSE_RATE, I16
 from media.resample import resample_signal
 from media.wav import read_wav, write_wav
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "speech"
-I16 = npt.NDArray[np.int16]
 
 PHRASES = [
     "I would like to check my account balance please.",

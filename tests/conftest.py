@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bridge.embedded_redis import EmbeddedRedis
+from bridge.process.embedded_redis import EmbeddedRedis
 from bridge.store import migrate
 
 # SIP is on by default in the product (port 5060); tests that want it ask for a port.

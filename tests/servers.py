@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from bridge.embedded_redis import redis_answers, redis_server_binary
+from bridge.process.embedded_redis import redis_answers, redis_server_binary
 
 __all__ = ["redis_answers"]  # re-exported for the fixtures and benchmarks
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from bridge import logs
-from bridge.calls import CallRegistry
 from bridge.conversation.lookups import HttpLookup
 from bridge.conversation.recording import RecordingsStore
 from bridge.conversation.runtime import CallRuntime, LegControl
 from bridge.engines.base import SpeechEngine
 from bridge.engines.registry import engine_for, fallback_for
 from bridge.events.schema import Envelope
+from bridge.process.calls import CallRegistry
 from bridge.settings import Settings
 from flows.loader import load
 from flows.model import Flow
@@ -111,7 +111,8 @@ class CallService:
         call_id: str | None = None,
         line: LineCodec | None = None,
     ) -> CallRuntime:
-        """Admit and start a call; raises :class:`bridge.calls.Draining` when shutting down."""
+        """Admit and start a call; raises :class:`~bridge.process.calls.Draining` when
+        shutting down."""
         call_id = call_id or uuid.uuid4().hex
         n = await self.legs.next(call_id)
         leg_id = call_id if n == 1 else f"{call_id}-{n}"  # this stream's own name

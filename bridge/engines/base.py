@@ -28,13 +28,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from flows.interpreter import Converse, Listen
 from flows.model import Flow
-
-I16 = npt.NDArray[np.int16]
+from media.format import I16
 
 
 class EngineError(Exception):

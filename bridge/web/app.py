@@ -1,4 +1,4 @@
-"""App factory. The app owns the process's :class:`~bridge.services.Services`:
+"""App factory. The app owns the process's :class:`~bridge.process.services.Services`:
 they start in the lifespan and stop, after the calls in flight drained, at shutdown."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from fastapi import FastAPI
 
 from bridge import __version__
 from bridge.conversation.service import CallService, LegCount
-from bridge.flow_catalog import FlowCatalog
 from bridge.logs import get_logger
-from bridge.services import Services
+from bridge.process.services import Services
 from bridge.settings import Settings
+from bridge.store.flow_catalog import FlowCatalog
 from bridge.web import auth, dashboard, health
 from bridge.web.body_limit import BodyLimit
 
@@ -78,10 +78,10 @@ def _sip(services: Services, call_service: CallService) -> SipSide | None:
     if not s.sip_port:
         return None
     if s.sip_workers:
-        from bridge import kamailio
+        from bridge.sipfront import kamailio
 
         if kamailio.available(s.kamailio_binary):
-            from bridge.sip_pool import SipWorkerPool
+            from bridge.sipfront.pool import SipWorkerPool
 
             return SipWorkerPool(s, services.redis_url, services.calls)
         log.warning(

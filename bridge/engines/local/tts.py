@@ -14,12 +14,10 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from media.format import HOUSE_RATE
+from media.format import HOUSE_RATE, I16
 from media.resample import resample_signal
 
-I16 = npt.NDArray[np.int16]
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 

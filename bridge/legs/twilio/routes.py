@@ -19,11 +19,11 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from bridge import logs
-from bridge.calls import Draining
 from bridge.events.schema import CarrierStatus, utcnow
 from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, SEQUENCE_MAX, sequence_number, too_long
 from bridge.legs.twilio.fork import ForkLeg
 from bridge.legs.twilio.leg import TwilioLeg
+from bridge.process.calls import Draining
 from bridge.settings import Settings
 
 log = logs.get_logger(__name__)

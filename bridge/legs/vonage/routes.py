@@ -17,11 +17,11 @@ from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 
 from bridge import logs
-from bridge.calls import Draining
 from bridge.events.schema import CarrierStatus, utcnow
 from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, too_long
 from bridge.legs.vonage.leg import VonageLeg
 from bridge.legs.vonage.signature import first_use, token_id, verify
+from bridge.process.calls import Draining
 
 log = logs.get_logger(__name__)
 router = APIRouter(prefix="/vonage", tags=["vonage"])

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge.flow_catalog import CatalogError, FlowCatalog
+from bridge.store.flow_catalog import CatalogError, FlowCatalog
 from bridge.store.models import FlowVersion
 from bridge.web.dashboard.access import Who
 from bridge.web.dashboard.render import engine as _engine

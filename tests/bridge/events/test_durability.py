@@ -20,12 +20,12 @@ import redis.asyncio as aioredis
 from sqlalchemy import Engine, func, select, text
 
 from bridge import metrics
-from bridge.embedded_redis import EmbeddedRedis
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventLog
 from bridge.events.store_writer import StoreWriter
-from bridge.services import redis_client
-from bridge.services import redis_client as redis_client_for
+from bridge.process.embedded_redis import EmbeddedRedis
+from bridge.process.services import redis_client
+from bridge.process.services import redis_client as redis_client_for
 from bridge.store import migrate
 from bridge.store.db import make_engine
 from bridge.store.models import EventRecord

@@ -13,7 +13,7 @@ from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventBufferFull, EventLog
 from bridge.events.schema import CallEvents, CallStarted
 from bridge.events.store_writer import StoreWriter
-from bridge.services import redis_client
+from bridge.process.services import redis_client
 from bridge.store.db import make_engine
 from bridge.store.models import Call, EventRecord, TranscriptSegment
 from tests.bridge.events.helpers import call_traffic

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from bridge.events.schema import CallEnded, CallEvents, CallStarted, StateEntered, TranscriptFinal
-from bridge.services import Services
+from bridge.process.services import Services
 from bridge.settings import Settings
 from bridge.web.app import create_app
 

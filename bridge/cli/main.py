@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from bridge import __version__, logs
-from bridge.call_cli import call
-from bridge.flows_cli import flows
-from bridge.settings import Settings
-from bridge.users_cli import users
-
-
-def load_settings(**overrides: Any) -> Settings:
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except (ValidationError, FileNotFoundError) as exc:
-        raise click.ClickException(f"invalid settings:\n{exc}") from exc
+from bridge.cli.call import call
+from bridge.cli.flows import flows
+from bridge.cli.options import load_settings
+from bridge.cli.users import users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,7 +48,7 @@ def serve(
     and an SQLite file under CALLBRIDGE_DATA_DIR. SIGTERM or Ctrl-C drains calls in
     flight (up to CALLBRIDGE_DRAIN_TIMEOUT_S) before it exits.
     """
-    from bridge.server import serve as run_server
+    from bridge.process.server import serve as run_server
 
     settings = load_settings(
         host=host, port=port, default_flow=default_flow, sip_workers=sip_workers
@@ -71,7 +61,7 @@ def serve(
         raise click.ClickException(
             "the default flow has problems:\n" + "\n".join(str(p) for p in problems)
         )
-    from bridge import preflight
+    from bridge.process import preflight
 
     try:
         preflight.check(settings)  # before anything starts: nothing is left running
@@ -91,7 +81,7 @@ def sip_worker(port: int | None) -> None:
     where the serving bridge's store writer persists them. Prints one JSON line of
     health a second on stdout; SIGTERM drains.
     """
-    from bridge.sip_worker import run
+    from bridge.sipfront.worker import run
 
     settings = load_settings(sip_port=port, store_writer_enabled=False, auto_migrate=False)
     logs.configure(settings.log_level, settings.log_format)
@@ -192,14 +182,10 @@ def events_store_writer(consumer: str | None) -> None:
     For deployments that run it apart from `serve` (set
     CALLBRIDGE_STORE_WRITER_ENABLED=false there). Needs CALLBRIDGE_REDIS_URL.
     """
-    from bridge.store_writer_process import run
+    from bridge.process.store_writer import run
 
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     if settings.redis_url is None:
         raise click.ClickException("the standalone store writer needs CALLBRIDGE_REDIS_URL")
     asyncio.run(run(settings, consumer or settings.instance_id))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.options import load_settings
 from bridge.events.schema import Envelope
 
 
@@ -78,7 +79,6 @@ def call(
     --say "what is my balance" --say "the fourth of July nineteen eighty two"
     --say "#4111#" --lookups lookups.yaml --out bot.wav
     """
-    from bridge.cli import load_settings
     from flows.loader import FlowInvalid, load
 
     settings = load_settings(engine=engine)

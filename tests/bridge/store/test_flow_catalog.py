@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge.cli import main
-from bridge.flow_catalog import CatalogError, FlowCatalog
 from bridge.store.db import make_engine
+from bridge.store.flow_catalog import CatalogError, FlowCatalog
 from bridge.store.models import AuditEntry, FlowVersion
 from flows.interpreter import Interpreter, Say
 from flows.loader import FlowInvalid
 
-CARDS = Path(__file__).resolve().parents[2] / "flows" / "examples" / "card_services.yaml"
+CARDS = Path(__file__).resolve().parents[3] / "flows" / "examples" / "card_services.yaml"
 V1 = CARDS.read_text()
 V2 = V1.replace("version: 1", "version: 2").replace(
     "Thank you for calling {bank_name} card services.", "Welcome to {bank_name}."

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from bridge.embedded_redis import EmbeddedRedis, redis_answers
+from bridge.process.embedded_redis import EmbeddedRedis, redis_answers
 from bridge.settings import Settings, mask_url
 
 CONNECT_S = 5  # for the database and Redis to answer

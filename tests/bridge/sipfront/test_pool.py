@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge import kamailio
-from bridge.sip_pool import SipWorkerPool
+from bridge.sipfront import kamailio
+from bridge.sipfront.pool import SipWorkerPool
 from tests.bridge.legs.conftest import Bridge, running_bridge
 from tests.peers import sipp
 from tests.servers import free_udp_port, free_udp_ports

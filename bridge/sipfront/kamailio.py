@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.children import die_with_parent
 from bridge.logs import get_logger
+from bridge.process.children import die_with_parent
 from sip.config import SipConfig
 from sip.probe import options_ping
 

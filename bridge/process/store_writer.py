@@ -8,7 +8,7 @@ import signal
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.store_writer import GROUP, StoreWriter
 from bridge.logs import get_logger
-from bridge.services import redis_client
+from bridge.process.services import redis_client
 from bridge.settings import Settings
 from bridge.store import migrate
 from bridge.store.db import make_engine

@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 
 from bridge.logs import get_logger
-from bridge.services import Services
+from bridge.process.services import Services
 from bridge.settings import Settings
 from bridge.web.app import create_app
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from bridge.cli.options import load_settings
 from flows.loader import FlowInvalid
 
 
@@ -200,7 +201,7 @@ def flows_versions(name: str | None) -> None:
 @click.option("--by", default="cli", show_default=True, help="Who rolls back (audit log).")
 def flows_activate(name: str, version: int, by: str) -> None:
     """Make a published VERSION of NAME the active one again (roll back or forward)."""
-    from bridge.flow_catalog import CatalogError
+    from bridge.store.flow_catalog import CatalogError
 
     try:
         p = _catalog().activate(name, version, by)
@@ -211,10 +212,9 @@ def flows_activate(name: str, version: int, by: str) -> None:
 
 def _catalog() -> Any:
     from bridge import logs
-    from bridge.cli import load_settings
-    from bridge.flow_catalog import FlowCatalog
     from bridge.store import migrate
     from bridge.store.db import make_engine
+    from bridge.store.flow_catalog import FlowCatalog
 
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)

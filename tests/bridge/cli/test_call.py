@@ -11,7 +11,7 @@ from bridge.cli import main
 from media.wav import read_wav
 from tests.fakes.openai_realtime import Reply, in_thread
 
-CARDS = Path(__file__).resolve().parents[2] / "flows" / "examples" / "card_services.yaml"
+CARDS = Path(__file__).resolve().parents[3] / "flows" / "examples" / "card_services.yaml"
 
 
 def test_call_prints_transcript_and_path_and_writes_the_bot_side(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """``serve --sip-workers N``: N SIP worker processes behind Kamailio, watched.
 
-Each worker (:mod:`bridge.sip_worker`) is a pjsua2 agent on a port of its own with
+Each worker (:mod:`bridge.sipfront.worker`) is a pjsua2 agent on a port of its own with
 its own RTP port range, started with exactly this process's settings. The pool reads
 their heartbeats into per-worker metrics, starts a worker that died again (Kamailio
 routes around it meanwhile), and on shutdown drains them all before it stops Kamailio,
@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass, field
 
 from bridge import metrics
-from bridge.calls import CallRegistry
-from bridge.children import die_with_parent
-from bridge.kamailio import Kamailio
 from bridge.legs.sip import RTP_PORTS, SipHealth
 from bridge.logs import get_logger
+from bridge.process.calls import CallRegistry
+from bridge.process.children import die_with_parent
 from bridge.settings import Settings
+from bridge.sipfront.kamailio import Kamailio
 
 log = get_logger(__name__)
 STALE_S = 3.0  # a worker silent this long is reported down

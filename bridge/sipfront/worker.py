@@ -23,7 +23,7 @@ import sys
 from bridge.conversation.service import CallService, LegCount
 from bridge.legs.sip import SipService
 from bridge.logs import get_logger
-from bridge.services import Services
+from bridge.process.services import Services
 from bridge.settings import Settings
 
 log = get_logger(__name__)

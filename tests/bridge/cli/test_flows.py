@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from bridge.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CARDS = ROOT / "flows" / "examples" / "card_services.yaml"
 APPTS = ROOT / "flows" / "examples" / "appointments.yaml"
 CALLBRIDGE = str(Path(sys.executable).with_name("callbridge"))

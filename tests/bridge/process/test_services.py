@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from bridge.events.schema import CallEvents, CallStarted
-from bridge.services import Services
+from bridge.process.services import Services
 from bridge.settings import Settings
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import redis
 
-from bridge.children import die_with_parent
 from bridge.logs import get_logger
+from bridge.process.children import die_with_parent
 
 log = get_logger(__name__)
 

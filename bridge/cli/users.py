@@ -6,9 +6,10 @@ import sys
 
 import click
 
+from bridge.cli.options import load_settings
+
 
 def _users():  # type: ignore[no-untyped-def]
-    from bridge.cli import load_settings
     from bridge.store import migrate
     from bridge.store.db import make_engine
     from bridge.web.auth import Users
