@@ -7,12 +7,12 @@ import sys
 import click
 
 from bridge.cli.options import load_settings
+from bridge.store.users import UserError, Users
 
 
 def _users():  # type: ignore[no-untyped-def]
     from bridge.store import migrate
     from bridge.store.db import make_engine
-    from bridge.web.auth import Users
 
     url = load_settings().effective_database_url
     migrate.upgrade(url)
@@ -30,7 +30,6 @@ def users() -> None:
 def add(name: str, role: str) -> None:
     """Add NAME with ROLE; the password is read from standard input (one line), or asked
     for twice on a terminal. Example: echo "$PW" | callbridge users add ann --role agent"""
-    from bridge.web.auth import UserError
 
     if sys.stdin.isatty():
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -54,7 +53,6 @@ def list_() -> None:
 @click.argument("name")
 def disable(name: str) -> None:
     """Stop NAME logging in (their open sessions end at their next request)."""
-    from bridge.web.auth import UserError
 
     try:
         _users().disable(name)

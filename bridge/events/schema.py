@@ -1,9 +1,14 @@
 """Typed, versioned event records.
 
 Every observable fact about a call is one of these. The envelope (``type``, ``v``,
-``call_id``, ``seq``, ``ts``) is shared; the rest is the event's own payload.
-``seq`` is per call, assigned by :class:`CallEvents` in the process that owns the
-call, so consumers can order and de-duplicate without coordination.
+``call_id``, ``source``, ``seq``, ``ts``) is shared; the rest is the event's own
+payload. Several writers speak about one call: the process that owns it (``call``),
+the carrier's status callbacks (``carrier``), and later assist, CRM and the agent
+desk. Each numbers its own events, so ``(call_id, source, seq)`` is unique and
+consumers order and de-duplicate per source without coordination: the call's own
+events are numbered by :class:`CallEvents` in the owning process, a carrier's by the
+carrier's own report (Twilio's ``SequenceNumber``; a digest of Vonage's status and
+timestamp), so a retried report is the same event.
 
 A change that removes or retypes a field bumps ``v`` for that type; consumers
 must keep reading older versions. The JSON Schema is published by
@@ -20,6 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 Speaker = Literal["caller", "bot", "agent"]
 
+SOURCES = ("call", "carrier", "assist", "crm", "desk")
+"""Who writes events about a call. A plain string on the wire so that an older
+consumer keeps reading events from a source it does not know yet."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -33,6 +42,7 @@ class Envelope(BaseModel):
     type: str
     v: int = 1
     call_id: str = Field(min_length=1, max_length=64)
+    source: str = Field(default="call", min_length=1, max_length=16)
     seq: int = Field(ge=0)
     ts: datetime
 
@@ -195,6 +205,8 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+KNOWN_TYPES = frozenset(cls.model_fields["type"].default for cls in _Event.__subclasses__())
+"""The event types this build can parse into their classes."""
 
 
 def parse_event(raw: bytes | str) -> Event:
@@ -210,15 +222,19 @@ def json_schema() -> dict[str, Any]:
 
 
 class CallEvents:
-    """Stamps the events of one call with its id, the next sequence number and the time.
+    """Stamps the events one writer makes about a call with the call's id, the
+    writer's ``source``, its next sequence number and the time.
 
-    Only the process that owns the call creates one; ``start_seq`` lets a resumed
-    call continue its numbering.
+    One writer owns a ``(call, source)`` numbering: the process that owns the call for
+    ``call``; ``start_seq`` lets a resumed call continue its numbering.
     """
 
-    def __init__(self, call_id: str, start_seq: int = 0) -> None:
+    def __init__(self, call_id: str, start_seq: int = 0, source: str = "call") -> None:
         self.call_id = call_id
+        self.source = source
         self._seq = itertools.count(start_seq)
 
     def make(self, cls: type[_Event], **fields: Any) -> Any:
-        return cls(call_id=self.call_id, seq=next(self._seq), ts=utcnow(), **fields)
+        return cls(
+            call_id=self.call_id, source=self.source, seq=next(self._seq), ts=utcnow(), **fields
+        )

@@ -1,6 +1,6 @@
 """The store writer: makes every event durable in the database, in batches.
 
-Idempotent by construction: ``events`` has a unique ``(call_id, seq)`` and every
+Idempotent by construction: ``events`` has a unique ``(call_id, source, seq)`` and every
 insert is ``ON CONFLICT DO NOTHING``, so a batch redelivered after a crash (written
 but not yet acknowledged) changes nothing. The same transaction keeps the
 ``calls`` and ``transcript_segments`` tables up to date from the events.
@@ -18,7 +18,7 @@ import asyncio
 import json
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,7 +28,15 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from bridge import metrics
 from bridge.events.consumer import StreamEntry
-from bridge.events.schema import Envelope
+from bridge.events.schema import (
+    EVENT_ADAPTER,
+    KNOWN_TYPES,
+    CallEnded,
+    CallStarted,
+    Envelope,
+    TranscriptFinal,
+    TranscriptPartial,
+)
 from bridge.logs import get_logger
 from bridge.store.models import Call, EventRecord, TranscriptSegment
 
@@ -59,28 +67,16 @@ class StoreWriter:
         self._strikes: dict[bytes, int] = {}
 
     async def __call__(self, entries: Sequence[StreamEntry]) -> list[bytes]:
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         ids: list[bytes] = []
         dead: list[bytes] = []
         for eid, fields in entries:
-            try:
-                raw = fields[b"e"]
-                env = Envelope.model_validate_json(raw)
-            except (KeyError, ValidationError) as exc:
-                log.error("undecodable event", entry_id=eid.decode(), error=str(exc)[:200])
+            row = _decode(eid, fields)
+            if row is None:
                 dead.append(eid)
                 continue
             ids.append(eid)
-            rows.append(
-                {
-                    "call_id": env.call_id,
-                    "seq": env.seq,
-                    "type": env.type,
-                    "version": env.v,
-                    "ts": env.ts,
-                    "payload": json.loads(raw),
-                }
-            )
+            rows.append(row)
         if rows:
             started = time.perf_counter()
             refused: list[bytes] = []
@@ -89,15 +85,18 @@ class StoreWriter:
             except UNAVAILABLE:
                 raise
             except Exception as exc:
-                log.warning("a batch was refused; writing its events one by one",
-                            error=str(exc)[:200], events=len(rows))  # fmt: skip
+                log.warning(
+                    "a batch was refused; writing its events one by one",
+                    error=str(exc)[:200],
+                    events=len(rows),
+                )
                 refused = await asyncio.to_thread(self._write_each, ids, rows)
             metrics.STORE_BATCH_SECONDS.observe(time.perf_counter() - started)
             metrics.EVENTS_STORED.inc(len(rows) - len(refused))
             dead += refused
         return dead
 
-    def _write_each(self, ids: list[bytes], rows: list[dict[str, Any]]) -> list[bytes]:
+    def _write_each(self, ids: list[bytes], rows: list[Row]) -> list[bytes]:
         """Every event alone: the ones the database refuses are struck, and dead once
         struck :data:`STRIKES` times; while any has strikes left the batch is retried
         (:class:`EventsRejected`), the others already stored."""
@@ -111,9 +110,14 @@ class StoreWriter:
             except Exception as exc:
                 strikes = self._strikes.get(eid, 0) + 1
                 self._strikes[eid] = strikes
-                log.error("event refused by the database", entry_id=eid.decode(),
-                          call_id=row["call_id"], type=row["type"], strikes=strikes,
-                          error=str(exc)[:200])  # fmt: skip
+                log.error(
+                    "event refused by the database",
+                    entry_id=eid.decode(),
+                    call_id=row.event.call_id,
+                    type=row.event.type,
+                    strikes=strikes,
+                    error=str(exc)[:200],
+                )
                 if strikes >= STRIKES:
                     dead.append(eid)
                     del self._strikes[eid]
@@ -123,80 +127,122 @@ class StoreWriter:
             raise EventsRejected(f"{len(rows)} events, some refused; retried")
         return dead
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
+    def write(self, rows: list[Row]) -> None:
         if self._single_row:
             for row in rows:
                 self._write_batch([row])
         else:
             self._write_batch(rows)
 
-    def _write_batch(self, rows: list[dict[str, Any]]) -> None:
+    def _write_batch(self, rows: list[Row]) -> None:
         engine = self._engine
         with engine.begin() as conn:
             conn.execute(
                 _insert(engine, EventRecord).on_conflict_do_nothing(
-                    index_elements=["call_id", "seq"]
+                    index_elements=["call_id", "source", "seq"]
                 ),
-                rows,
+                [r.record() for r in rows],
             )
-            calls = [_call_row(r) for r in rows if r["type"] == "call.started"]
+            calls = [_call_row(r.event) for r in rows if isinstance(r.event, CallStarted)]
             if calls:
                 conn.execute(
                     _insert(engine, Call).on_conflict_do_nothing(index_elements=["id"]), calls
                 )
-            segments = [_segment_row(r) for r in rows if r["type"].startswith("transcript.")]
+            segments = [_segment_row(r.event) for r in rows if isinstance(r.event, _SEGMENTS)]
             if segments:
                 conn.execute(
                     _insert(engine, TranscriptSegment).on_conflict_do_nothing(
-                        index_elements=["call_id", "seq"]
+                        index_elements=["call_id", "source", "seq"]
                     ),
                     segments,
                 )
             for r in rows:
-                if r["type"] == "call.ended":
-                    conn.execute(_call_ended(r))
+                if isinstance(r.event, CallEnded):
+                    conn.execute(_call_ended(r.event))
 
 
-def _call_row(r: dict[str, Any]) -> dict[str, Any]:
-    p = r["payload"]
+@dataclass(frozen=True)
+class Row:
+    """One event as the writer holds it: decoded once, typed where its type is known
+    (an event of a type or version this build does not know is stored as it came,
+    through its envelope alone)."""
+
+    event: Envelope
+    payload: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        e = self.event
+        return {
+            "call_id": e.call_id,
+            "source": e.source,
+            "seq": e.seq,
+            "type": e.type,
+            "version": e.v,
+            "ts": e.ts,
+            "payload": self.payload,
+        }
+
+
+_SEGMENTS = (TranscriptPartial, TranscriptFinal)
+
+
+def _decode(eid: bytes, fields: dict[bytes, bytes]) -> Row | None:
+    try:
+        payload = json.loads(fields[b"e"])
+        event: Envelope = Envelope.model_validate(payload)
+    except (KeyError, ValueError, TypeError) as exc:  # ValidationError is a ValueError
+        log.error("undecodable event", entry_id=eid.decode(), error=str(exc)[:200])
+        return None
+    if event.type in KNOWN_TYPES:
+        try:
+            event = EVENT_ADAPTER.validate_python(payload)
+        except ValidationError as exc:
+            log.warning(
+                "event kept by its envelope alone",
+                entry_id=eid.decode(),
+                type=event.type,
+                error=str(exc)[:200],
+            )
+    return Row(event, payload)
+
+
+def _call_row(e: CallStarted) -> dict[str, Any]:
     return {
-        "id": r["call_id"],
-        "direction": p.get("direction", "inbound"),
-        "carrier": p.get("carrier", ""),
-        "from_number": p.get("from_number", ""),
-        "to_number": p.get("to_number", ""),
-        "flow_name": p.get("flow_name"),
-        "flow_version": p.get("flow_version"),
+        "id": e.call_id,
+        "direction": e.direction,
+        "carrier": e.carrier,
+        "from_number": e.from_number,
+        "to_number": e.to_number,
+        "flow_name": e.flow_name,
+        "flow_version": e.flow_version,
         "status": "in_progress",
-        "started_at": r["ts"],
+        "started_at": e.ts,
     }
 
 
-def _segment_row(r: dict[str, Any]) -> dict[str, Any]:
-    p = r["payload"]
+def _segment_row(e: TranscriptPartial | TranscriptFinal) -> dict[str, Any]:
     return {
-        "call_id": r["call_id"],
-        "seq": r["seq"],
-        "speaker": p.get("speaker", "caller"),
-        "text": p.get("text", ""),
-        "start_ms": p.get("start_ms"),
-        "end_ms": p.get("end_ms"),
-        "is_final": r["type"] == "transcript.final",
-        "created_at": r["ts"],
+        "call_id": e.call_id,
+        "source": e.source,
+        "seq": e.seq,
+        "speaker": e.speaker,
+        "text": e.text,
+        "start_ms": e.start_ms,
+        "end_ms": e.end_ms,
+        "is_final": isinstance(e, TranscriptFinal),
+        "created_at": e.ts,
     }
 
 
-def _call_ended(r: dict[str, Any]) -> Any:
-    p = r["payload"]
-    ended: datetime = r["ts"]
+def _call_ended(e: CallEnded) -> Any:
     return (
         update(Call)
-        .where(Call.id == r["call_id"])
+        .where(Call.id == e.call_id)
         .values(
             status="completed",
-            ended_at=ended,
-            end_reason=p.get("reason"),
-            outcome=p.get("outcome"),
-            duration_ms=p.get("duration_ms"),
+            ended_at=e.ts,
+            end_reason=e.reason,
+            outcome=e.outcome,
+            duration_ms=e.duration_ms,
         )
     )

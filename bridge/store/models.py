@@ -87,7 +87,8 @@ class TranscriptSegment(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(64), index=True)
-    # The sequence number of the event that carried this segment: the idempotency key.
+    # The event that carried this segment, (source, seq): the idempotency key.
+    source: Mapped[str] = mapped_column(String(16), default="call", server_default="call")
     seq: Mapped[int] = mapped_column(BigInteger)
     speaker: Mapped[str] = mapped_column(String(16))  # caller | bot | agent
     text: Mapped[str] = mapped_column(Text)
@@ -96,7 +97,7 @@ class TranscriptSegment(Base):
     is_final: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
-    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+    __table_args__ = (UniqueConstraint("call_id", "source", "seq"),)
 
 
 class EventRecord(Base):
@@ -106,13 +107,14 @@ class EventRecord(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="call", server_default="call")
     seq: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
 
-    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+    __table_args__ = (UniqueConstraint("call_id", "source", "seq"),)
 
 
 class FlowVersion(Base):

@@ -16,6 +16,7 @@ from bridge.logs import get_logger
 from bridge.process.services import Services
 from bridge.settings import Settings
 from bridge.store.flow_catalog import FlowCatalog
+from bridge.store.users import Users
 from bridge.web import auth, dashboard, health
 from bridge.web.body_limit import BodyLimit
 
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
         await asyncio.to_thread(app.state.call_service.warm)
-        app.state.users = auth.Users(services.engine)
+        app.state.users = Users(services.engine)
         app.state.flow_catalog = FlowCatalog(services.engine)
         sip = _sip(services, app.state.call_service)
         if sip is not None:

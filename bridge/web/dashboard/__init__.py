@@ -21,10 +21,13 @@ from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
 from bridge.conversation.recording import recording_path
+from bridge.store import review
+from bridge.store.audit import audit
 from bridge.store.models import Call
+from bridge.store.users import Principal, Users
 from bridge.web import auth
-from bridge.web.auth import LoginRequired, Principal
-from bridge.web.dashboard import admin, live, review
+from bridge.web.auth import LoginRequired
+from bridge.web.dashboard import admin, live
 from bridge.web.dashboard.access import ACCESS, HttpSessions, Who
 from bridge.web.dashboard.render import HERE
 from bridge.web.dashboard.render import engine as _engine
@@ -67,15 +70,15 @@ async def login(request: Request) -> Response:
     form = await request.form()
     await auth.check_csrf(request)
     name, password = str(form.get("username", "")), str(form.get("password", ""))
-    users: auth.Users = request.app.state.users
+    users: Users = request.app.state.users
     who = await asyncio.to_thread(users.check, name, password)
     target = _local(str(form.get("next", "/")))
     if who is None:
-        await asyncio.to_thread(auth.audit, _engine(request), name[:128], "login.failed", "")
+        await asyncio.to_thread(audit, _engine(request), name[:128], "login.failed", "")
         return RedirectResponse(f"/login?error=1&next={target}", status_code=303)
     request.session.clear()  # a new session id and CSRF token on every login
     request.session["user"] = who.username
-    await asyncio.to_thread(auth.audit, _engine(request), who.username, "login", "")
+    await asyncio.to_thread(audit, _engine(request), who.username, "login", "")
     return RedirectResponse(target if target != "/" else _home(who), status_code=303)
 
 
@@ -115,7 +118,7 @@ async def live_list(request: Request, who: Who) -> list[dict[str, Any]]:
 @router.get("/live/{call_id}", response_class=HTMLResponse)
 async def live_call_page(request: Request, call_id: str, who: Who) -> HTMLResponse:
     await asyncio.to_thread(
-        auth.audit, _engine(request), who.username, "transcript.view", f"call:{call_id}", live=True
+        audit, _engine(request), who.username, "transcript.view", f"call:{call_id}", live=True
     )
     return _page(request, "live_call.html", who, call_id=call_id)
 
@@ -127,7 +130,11 @@ async def call_stream(request: Request, call_id: str, who: Who) -> StreamingResp
         started = await asyncio.to_thread(_started_at, _engine(request), call_id)
         after = live.start_id(started)
     services = request.app.state.services
-    body = live.call_events(services.redis, services.settings.event_stream, call_id, after)
+    stream = services.settings.event_stream
+    hub = getattr(request.app.state, "live_hub", None)
+    if hub is None:
+        hub = request.app.state.live_hub = live.LiveHub(services.redis, stream)
+    body = live.call_events(hub, services.redis, stream, call_id, after)
     return StreamingResponse(
         body,
         media_type="text/event-stream",
@@ -194,7 +201,7 @@ async def _detail(request: Request, call_id: str, who: Principal) -> dict[str, A
     if detail is None:
         raise HTTPException(404, "no such call")
     await asyncio.to_thread(
-        auth.audit, _engine(request), who.username, "transcript.view", f"call:{call_id}"
+        audit, _engine(request), who.username, "transcript.view", f"call:{call_id}"
     )
     detail["has_recording"] = _recording(request, call_id).exists()
     return detail

@@ -14,8 +14,8 @@ from fastapi import Depends, Request
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bridge.store.users import Principal, Role
 from bridge.web import auth
-from bridge.web.auth import Principal, Role
 
 # path → (method, least role); None: anyone (the login page).
 ACCESS: dict[tuple[str, str], Role | None] = {

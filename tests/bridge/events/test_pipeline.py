@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventBufferFull, EventLog
-from bridge.events.schema import CallEvents, CallStarted
+from bridge.events.schema import CallEvents, CallStarted, CarrierStatus
 from bridge.events.store_writer import StoreWriter
 from bridge.process.services import redis_client
 from bridge.store.db import make_engine
@@ -103,6 +104,49 @@ async def test_redelivered_batch_changes_nothing(migrated_url: str) -> None:
         assert conn.scalar(select(func.count()).select_from(EventRecord)) == 30
         assert conn.scalar(select(func.count()).select_from(TranscriptSegment)) == 3 * 8
         assert conn.scalar(select(func.count()).select_from(Call)) == 3
+    engine.dispose()
+
+
+async def test_each_source_numbers_its_own_events(migrated_url: str) -> None:
+    """The call and the carrier both say seq 0 about one call: both are kept; the
+    carrier's retried report (same source, same seq) is the same event."""
+    engine = make_engine(migrated_url)
+    writer = StoreWriter(engine)
+    own = CallEvents("c1").make(CallStarted)
+    carrier = CarrierStatus(
+        call_id="c1", source="carrier", seq=0, ts=own.ts, carrier="twilio", status="ringing"
+    )
+    sent = [own, carrier, carrier]
+    entries = [
+        (f"1-{i}".encode(), {b"e": e.model_dump_json().encode()}) for i, e in enumerate(sent)
+    ]
+    assert await writer(entries) == []
+    with engine.connect() as conn:
+        rows = conn.execute(select(EventRecord.source, EventRecord.seq, EventRecord.type)).all()
+    assert sorted(rows) == [("call", 0, "call.started"), ("carrier", 0, "call.carrier_status")]
+    engine.dispose()
+
+
+async def test_an_event_of_a_type_this_build_does_not_know_is_stored_as_it_came(
+    migrated_url: str,
+) -> None:
+    engine = make_engine(migrated_url)
+    newer = json.dumps(
+        {
+            "type": "crm.pushed",
+            "v": 3,
+            "call_id": "c9",
+            "source": "crm",
+            "seq": 4,
+            "ts": "2026-12-03T10:00:00Z",
+            "system": "hubspot",
+        }
+    ).encode()
+    assert await StoreWriter(engine)([(b"1-0", {b"e": newer})]) == []
+    with engine.connect() as conn:
+        row = conn.execute(select(EventRecord)).one()
+    assert (row.source, row.seq, row.type, row.version) == ("crm", 4, "crm.pushed", 3)
+    assert row.payload["system"] == "hubspot"
     engine.dispose()
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from fastapi.routing import APIRoute
 
-from bridge.web.auth import RANK
+from bridge.store.users import RANK
 from bridge.web.dashboard import ACCESS, ROUTERS
 from tests.bridge.web.dashboard.conftest import Dashboard
 

@@ -3,6 +3,7 @@ said in them (SQLite FTS5 and PostgreSQL full-text search) and by filters."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,42 @@ async def test_a_viewer_that_reconnects_catches_up_with_no_gap_and_no_duplicate(
     assert rest[-1][1]["type"] == "call.ended"
     seqs = [e["seq"] for _, e in first + rest]
     assert seqs == sorted(set(seqs)) and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    await c.aclose()
+
+
+@EMBEDDED
+async def test_many_viewers_are_fed_live_by_one_reader_of_the_stream(
+    dashboard: Dashboard,
+) -> None:
+    calls = [dashboard.call(), dashboard.call()]
+    for call in calls:
+        call.start()
+    c = await dashboard.client("agent")
+    viewers = [
+        asyncio.create_task(read_events(c, f"/api/calls/{calls[i % 2].id}/stream", 5, {}))
+        for i in range(12)
+    ]
+    hub = None
+    for _ in range(200):  # every viewer has caught up and now waits on the hub
+        hub = getattr(dashboard.app.state, "live_hub", None)
+        if hub is not None and hub.watching == 12:
+            break
+        await asyncio.sleep(0.05)
+    assert hub is not None and hub.watching == 12
+    for call in calls:  # said after every viewer connected: only the hub delivers these
+        call.say("caller", f"hello from {call.id}")
+        call.say("bot", "hello")
+        call.end()
+    for i, got in enumerate(await asyncio.gather(*viewers)):
+        call = calls[i % 2]
+        assert [e["type"] for _, e in got] == [
+            "call.started", "flow.state_entered", "transcript.final", "transcript.final",
+            "call.ended",
+        ]  # fmt: skip
+        assert {e["call_id"] for _, e in got} == {call.id}
+        assert got[-1][1]["type"] == "call.ended"
+        assert f"hello from {call.id}" in [e.get("text") for _, e in got]
+    assert hub.watching == 0 and hub._reader is None  # nobody watches: nothing reads
     await c.aclose()
 
 

@@ -1,5 +1,6 @@
-"""The questions the dashboard asks the store: calls in progress, calls by filter and
-by words said, one call in full. Plain SQLAlchemy on whichever database is set."""
+"""The questions the dashboard asks the store about calls: calls in progress, calls by
+filter and by words said, one call in full. Plain SQLAlchemy on whichever database is
+set; the web layer calls these off the event loop."""
 
 from __future__ import annotations
 
@@ -66,13 +67,20 @@ def _current_states(s: Session, ids: list[str]) -> dict[str, str]:
         return {}
     last = (
         select(EventRecord.call_id, func.max(EventRecord.seq).label("seq"))
-        .where(EventRecord.call_id.in_(ids), EventRecord.type == "flow.state_entered")
+        .where(
+            EventRecord.call_id.in_(ids),
+            EventRecord.source == "call",
+            EventRecord.type == "flow.state_entered",
+        )
         .group_by(EventRecord.call_id)
         .subquery()
     )
     rows = s.execute(
         select(EventRecord.call_id, EventRecord.payload).join(
-            last, (EventRecord.call_id == last.c.call_id) & (EventRecord.seq == last.c.seq)
+            last,
+            (EventRecord.call_id == last.c.call_id)
+            & (EventRecord.source == "call")
+            & (EventRecord.seq == last.c.seq),
         )
     )
     return {cid: str(p.get("state", "")) for cid, p in rows}
@@ -112,12 +120,16 @@ def call_detail(engine: Engine, call_id: str) -> dict[str, Any] | None:
             s.scalars(
                 select(TranscriptSegment)
                 .where(TranscriptSegment.call_id == call_id, TranscriptSegment.is_final.is_(True))
-                .order_by(TranscriptSegment.seq)
+                # Several writers (the call, later the agent's desk): their clocks
+                # interleave them, each one's own numbering breaks ties.
+                .order_by(TranscriptSegment.created_at, TranscriptSegment.seq)
             )
         )
         events = list(
             s.scalars(
-                select(EventRecord).where(EventRecord.call_id == call_id).order_by(EventRecord.seq)
+                select(EventRecord)
+                .where(EventRecord.call_id == call_id)
+                .order_by(EventRecord.ts, EventRecord.seq)
             )
         )
     start = events[0].ts if events else call.started_at
