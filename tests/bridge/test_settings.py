@@ -91,7 +91,8 @@ def test_as_environment_gives_a_child_the_same_settings(
         store_writer_enabled=False,
     )
     env = s.as_environment()
-    assert env["CALLBRIDGE_TWILIO_AUTH_TOKEN"] == "tok"
+    assert env["CALLBRIDGE_TWILIO__AUTH_TOKEN"] == "tok"
+    assert env["CALLBRIDGE_SIP__ALLOWED_SOURCES"] == '["203.0.113.0/24"]'
     assert "CALLBRIDGE_DATABASE_URL" not in env  # unset stays unset
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -102,3 +103,41 @@ def test_engine_is_local_or_an_import_path() -> None:
     assert Settings(engine="tests.fakes.trivial_engine:TrivialEngine").engine.endswith("Engine")
     with pytest.raises(ValidationError):
         Settings(engine="openai; rm -rf /")
+
+
+def test_grouped_settings_by_their_nested_and_their_flat_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``sip.port`` is CALLBRIDGE_SIP__PORT and ``[sip] port``; the flat names of earlier
+    releases (CALLBRIDGE_SIP_PORT, ``sip_port``) keep working, the nested one wins."""
+    monkeypatch.setenv("CALLBRIDGE_SIP__WORKERS", "2")
+    monkeypatch.setenv("CALLBRIDGE_SIP_PORT", "5070")
+    monkeypatch.setenv("CALLBRIDGE_SIP_ALLOWED_SOURCES", '["10.0.0.0/8"]')
+    monkeypatch.setenv("CALLBRIDGE_OPENAI__VOICE", "cedar")
+    monkeypatch.setenv("CALLBRIDGE_EVENT_STREAM", "cb:test")
+    s = Settings()
+    assert (s.sip.workers, s.sip.port, s.sip.allowed_sources) == (2, 5070, ["10.0.0.0/8"])
+    assert s.openai.voice == "cedar" and s.events.stream == "cb:test"
+    monkeypatch.setenv("CALLBRIDGE_SIP__PORT", "5080")
+    assert Settings().sip.port == 5080
+    assert Settings(sip_port=5090, store_writer_batch=7).sip.port == 5090
+    assert Settings(store_writer_batch=7).store_writer.batch == 7
+
+    for key in ("CALLBRIDGE_SIP__WORKERS", "CALLBRIDGE_SIP_PORT", "CALLBRIDGE_SIP__PORT"):
+        monkeypatch.delenv(key)
+    cfg = tmp_path / "callbridge.toml"
+    cfg.write_text('twilio_account_sid = "AC1"\n[sip]\nport = 5071\ntransfer = "refer"\n')
+    monkeypatch.setenv("CALLBRIDGE_CONFIG_FILE", str(cfg))
+    s = Settings()
+    assert (s.sip.port, s.sip.transfer, s.twilio.account_sid) == (5071, "refer", "AC1")
+    cfg.write_text("[sip]\nprot = 5071\n")
+    with pytest.raises(ValueError, match="prot"):
+        Settings()
+
+
+def test_config_show_names_grouped_settings_with_dots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBRIDGE_OPENAI__API_KEY", "sk-secret-key")
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    shown = json.loads(result.output)
+    assert "sip.port" in shown and shown["openai.api_key"] == "********"
+    assert "sk-secret-key" not in result.output
