@@ -28,10 +28,15 @@ ANYWHERE = "_anywhere"
 def kind(flow: Flow, name: str) -> str:
     s = flow.states[name]
     for cls, label in (
-        (AskState, "ask"), (ConverseState, "converse"), (LookupState, "lookup"),
-        (BranchState, "branch"), (TransferState, "transfer"), (HangupState, "hangup"),
-        (CallState, "call"), (ReturnState, "return"),
-    ):  # fmt: skip
+        (AskState, "ask"),
+        (ConverseState, "converse"),
+        (LookupState, "lookup"),
+        (BranchState, "branch"),
+        (TransferState, "transfer"),
+        (HangupState, "hangup"),
+        (CallState, "call"),
+        (ReturnState, "return"),
+    ):
         if isinstance(s, cls):
             return label
     return "say"

@@ -7,13 +7,12 @@ import sys
 import click
 
 from bridge.cli.options import load_settings
+from bridge.store import migrate
+from bridge.store.db import make_engine
 from bridge.store.users import UserError, Users
 
 
-def _users():  # type: ignore[no-untyped-def]
-    from bridge.store import migrate
-    from bridge.store.db import make_engine
-
+def _users() -> Users:
     url = load_settings().effective_database_url
     migrate.upgrade(url)
     return Users(make_engine(url))

@@ -120,8 +120,9 @@ class EventLog:
                     out.write(json.dumps({"call_id": call_id}).encode() + b"\t" + payload + b"\n")
                 out.flush()
                 os.fsync(out.fileno())
-            log.warning("buffered events kept for the next start", events=len(self._buffer),
-                        file=str(spill))  # fmt: skip
+            log.warning(
+                "buffered events kept for the next start", events=len(self._buffer), file=str(spill)
+            )
             self._buffer.clear()
 
     def replay(self, spill: Path) -> int:
@@ -181,8 +182,11 @@ class EventLog:
                 self._redis_up = False
                 metrics.REDIS_UP.set(0)
                 why = "not answering" if isinstance(exc, TimeoutError) else "unreachable"
-                log.warning(f"redis {why}, buffering events locally",
-                            error=repr(exc), buffered=len(self._buffer))  # fmt: skip
+                log.warning(
+                    f"redis {why}, buffering events locally",
+                    error=repr(exc),
+                    buffered=len(self._buffer),
+                )
             return False
         if not self._redis_up:
             self._redis_up = True

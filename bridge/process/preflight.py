@@ -31,8 +31,13 @@ class Misconfigured(Exception):
 def check(settings: Settings) -> None:
     """Raise :class:`Misconfigured` at the first setting the bridge cannot start with."""
     steps: list[Callable[[Settings], None]] = [
-        _data_dir, _another_bridge, _port, _sip_port, _database, _redis
-    ]  # fmt: skip
+        _data_dir,
+        _another_bridge,
+        _port,
+        _sip_port,
+        _database,
+        _redis,
+    ]
     for step in steps:
         step(settings)
 

@@ -155,10 +155,15 @@ class SipWorkerPool:
             "CALLBRIDGE_SIP_WORKERS": "0",
         }
         w.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge.cli", "sip-worker",
-            env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bridge.cli",
+            "sip-worker",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             preexec_fn=die_with_parent,
-        )  # fmt: skip
+        )
         assert w.proc.stdout is not None
         async for line in w.proc.stdout:
             self._heard(w, line)

@@ -33,8 +33,13 @@ HEARTBEAT_S = 1.0
 async def run(settings: Settings) -> None:
     services = Services(settings)
     await services.start()
-    calls = CallService(settings, services.calls, services.events.publish, services.recordings,
-                        LegCount(lambda: services.redis))  # fmt: skip
+    calls = CallService(
+        settings,
+        services.calls,
+        services.events.publish,
+        services.recordings,
+        LegCount(lambda: services.redis),
+    )
     await asyncio.to_thread(calls.warm)  # before taking calls: not on a caller's line
     sip = SipService(settings, calls, services.calls)
     stop = asyncio.Event()

@@ -106,9 +106,12 @@ def _carriers(app: FastAPI, services: Services) -> None:
     s = services.settings
     public = s.public_url or f"http://{s.host}:{s.port}"
     app.state.call_service = CallService(
-        s, services.calls, lambda e: services.events.publish(e), services.recordings,
+        s,
+        services.calls,
+        lambda e: services.events.publish(e),
+        services.recordings,
         LegCount(lambda: getattr(services, "redis", None)),  # made when services start
-    )  # fmt: skip
+    )
     app.state.twilio_tokens = Tokens()
     app.state.twilio_urls = Urls.of(public)
     app.state.twilio_rest = TwilioRest(s)

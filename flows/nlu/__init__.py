@@ -49,8 +49,9 @@ class Matcher:
         self.flow = flow
         # An intent one of whose examples is a plain yes ("yes please" to "Would you like
         # to book?") takes a caller's yes in any form.
-        self.yes_intents = {k for k, v in flow.intents.items()
-                            if any(plain_yes(e) for e in v.examples)}  # fmt: skip
+        self.yes_intents = {
+            k for k, v in flow.intents.items() if any(plain_yes(e) for e in v.examples)
+        }
         self.index = IntentIndex({k: v.examples for k, v in flow.intents.items()})
         self.today = today
         self.day_first = flow.locale != "en-US"
@@ -58,8 +59,9 @@ class Matcher:
         self.semantic: SemanticIndex | None = None
         self.elsewhere: Elsewhere | None = None
         if semantic:
-            sentences = {k: [*v.examples, *filter(None, [v.description])]
-                         for k, v in flow.intents.items()}  # fmt: skip
+            sentences = {
+                k: [*v.examples, *filter(None, [v.description])] for k, v in flow.intents.items()
+            }
             try:
                 self.semantic = SemanticIndex(sentences, encoder or shared())
             except EncoderUnavailable:
@@ -81,8 +83,10 @@ class Matcher:
         words = self.index.similarities(text, allowed)
         meaning = self.semantic.similarities(text, allowed)
         w = self.weight
-        blended = {k: w * meaning.get(k, 0.0) + (1 - w) * words.get(k, 0.0)
-                   for k in meaning.keys() | words.keys()}  # fmt: skip
+        blended = {
+            k: w * meaning.get(k, 0.0) + (1 - w) * words.get(k, 0.0)
+            for k in meaning.keys() | words.keys()
+        }
         intent = max(blended, key=blended.__getitem__, default=None)
         top = blended[intent] if intent is not None else 0.0
         confidence = round(max(0.0, min(1.0, top)), 3)

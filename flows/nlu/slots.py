@@ -135,8 +135,11 @@ def parse_date(text: str, today: date, day_first: bool = True) -> str | None:
     if not DAY_CUE.search(t):
         return None
     base = datetime(today.year, today.month, today.day)
-    settings: Any = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "future",
-                     "DATE_ORDER": "DMY" if day_first else "MDY"}  # fmt: skip
+    settings: Any = {
+        "RELATIVE_BASE": base,
+        "PREFER_DATES_FROM": "future",
+        "DATE_ORDER": "DMY" if day_first else "MDY",
+    }
     parsed = dateparser.parse(t, languages=["en"], settings=settings)
     if parsed is None:
         from dateparser.search import search_dates

@@ -140,8 +140,12 @@ def plain(text: str) -> bool | None:
     if said is None:
         return None
     words = {w for ws in clauses(text) for w in ws} - FILLERS
-    lexicon = {w for p, v in [*PHRASES.items(), *WEAK.items()]
-               if v == (YES if said else NO) for w in p.split()}  # fmt: skip
+    lexicon = {
+        w
+        for p, v in [*PHRASES.items(), *WEAK.items()]
+        if v == (YES if said else NO)
+        for w in p.split()
+    }
     if said is False:
         lexicon |= {"i", "think", "so", "that", "is", "all", "it", "thanks", "thank", "you"}
     return said if words and words <= lexicon else None

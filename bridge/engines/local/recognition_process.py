@@ -164,8 +164,9 @@ class RecognitionProcess(Channel):
 
 
 def _settle(future: Future[Any], done: Future[Any]) -> None:
-    if done.exception() is not None:
-        future.set_exception(done.exception())  # type: ignore[arg-type]
+    error = done.exception()
+    if error is not None:
+        future.set_exception(error)
     else:
         future.set_result(done.result())
 
