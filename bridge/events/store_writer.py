@@ -36,9 +36,10 @@ from bridge.events.schema import (
     Envelope,
     TranscriptFinal,
     TranscriptPartial,
+    TransferEvent,
 )
 from bridge.logs import get_logger
-from bridge.store.models import Call, EventRecord, TranscriptSegment
+from bridge.store.models import Call, EventRecord, Leg, TranscriptSegment
 
 log = get_logger(__name__)
 
@@ -156,9 +157,16 @@ class StoreWriter:
                     ),
                     segments,
                 )
+            legs = [leg for r in rows if (leg := _leg_opened(r.event)) is not None]
+            if legs:
+                conn.execute(
+                    _insert(engine, Leg).on_conflict_do_nothing(index_elements=["call_id", "seq"]),
+                    legs,
+                )
             for r in rows:
                 if isinstance(r.event, CallEnded):
                     conn.execute(_call_ended(r.event))
+                    conn.execute(_legs_closed(r.event))
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,36 @@ def _segment_row(e: TranscriptPartial | TranscriptFinal) -> dict[str, Any]:
         "is_final": isinstance(e, TranscriptFinal),
         "created_at": e.ts,
     }
+
+
+def _leg_opened(e: Envelope) -> dict[str, Any] | None:
+    """The caller's (or callee's) leg opens with the call; an agent's when a transfer
+    connects and the bridge stays in the media path."""
+    if isinstance(e, CallStarted):
+        inbound = e.direction == "inbound"
+        role, remote = ("caller", e.from_number) if inbound else ("outbound", e.to_number)
+    elif isinstance(e, TransferEvent) and e.status == "connected":
+        role, remote = "agent", e.target
+    else:
+        return None
+    carrier = e.carrier if isinstance(e, CallStarted) else ""
+    return {
+        "call_id": e.call_id,
+        "seq": e.seq,
+        "role": role,
+        "carrier": carrier,
+        "remote": remote[:256],
+        "started_at": e.ts,
+        "status": "active",
+    }
+
+
+def _legs_closed(e: CallEnded) -> Any:
+    return (
+        update(Leg)
+        .where(Leg.call_id == e.call_id, Leg.ended_at.is_(None))
+        .values(ended_at=e.ts, status="ended")
+    )
 
 
 def _call_ended(e: CallEnded) -> Any:

@@ -68,18 +68,22 @@ class Call(Base):
 
 
 class Leg(Base):
-    """One side of a call: the caller, a bridged human agent, an outbound dial."""
+    """One side of a call: the caller, a bridged human agent, an outbound dial. Written
+    by the store writer from the call's events; ``seq`` is the event that opened it."""
 
     __tablename__ = "legs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
     role: Mapped[str] = mapped_column(String(16))  # caller | agent | outbound
     carrier: Mapped[str] = mapped_column(String(32), default="")
     remote: Mapped[str] = mapped_column(String(256), default="")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(32), default="active")
+
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
 
 
 class TranscriptSegment(Base):

@@ -1,7 +1,9 @@
-"""events and transcript segments carry the writer's source: unique on (call_id, source, seq)
+"""events and transcript segments carry the writer's source: unique on (call_id, source, seq);
+legs are written, keyed by the event that opened them
 
 Carrier status events used to borrow the call's numbering above 10^9; they move to
-``source = 'carrier'`` with the carrier's own number.
+``source = 'carrier'`` with the carrier's own number. ``legs`` was never written
+before this revision, so its new ``seq`` needs no default.
 
 Revision ID: 0003
 Revises: 0002
@@ -37,6 +39,9 @@ def upgrade() -> None:
             batch.create_unique_constraint(
                 op.f(f"uq_{table}_call_id_source_seq"), ["call_id", "source", "seq"]
             )
+    with op.batch_alter_table("legs") as batch:
+        batch.add_column(sa.Column("seq", sa.BigInteger(), nullable=False))
+        batch.create_unique_constraint(op.f("uq_legs_call_id_seq"), ["call_id", "seq"])
     op.execute(
         "UPDATE events SET source = 'carrier', seq = seq - "
         f"{CARRIER_OFFSET} WHERE type = 'call.carrier_status' AND seq >= {CARRIER_OFFSET}"
@@ -47,6 +52,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    with op.batch_alter_table("legs") as batch:
+        batch.drop_constraint(op.f("uq_legs_call_id_seq"), type_="unique")
+        batch.drop_column("seq")
     op.execute(f"UPDATE events SET seq = seq + {CARRIER_OFFSET} WHERE source = 'carrier'")
     # Other writers had no numbering of their own before: their events cannot go back.
     for table in TABLES:

@@ -12,11 +12,18 @@ from sqlalchemy import func, select, text
 
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.log import EventBufferFull, EventLog
-from bridge.events.schema import CallEvents, CallStarted, CarrierStatus
+from bridge.events.schema import (
+    CallEnded,
+    CallEvents,
+    CallStarted,
+    CarrierStatus,
+    Envelope,
+    TransferEvent,
+)
 from bridge.events.store_writer import StoreWriter
 from bridge.process.services import redis_client
 from bridge.store.db import make_engine
-from bridge.store.models import Call, EventRecord, TranscriptSegment
+from bridge.store.models import Call, EventRecord, Leg, TranscriptSegment
 from tests.bridge.events.helpers import call_traffic
 from tests.servers import free_port
 
@@ -35,6 +42,11 @@ async def _wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[n
     while not await predicate():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+def as_entries(events: list[Envelope]) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """Events as the consumer hands them to the store writer."""
+    return [(f"1-{i}".encode(), {b"e": e.model_dump_json().encode()}) for i, e in enumerate(events)]
 
 
 async def run_until_processed(consumer: StreamConsumer, n: int) -> None:
@@ -124,6 +136,35 @@ async def test_each_source_numbers_its_own_events(migrated_url: str) -> None:
     with engine.connect() as conn:
         rows = conn.execute(select(EventRecord.source, EventRecord.seq, EventRecord.type)).all()
     assert sorted(rows) == [("call", 0, "call.started"), ("carrier", 0, "call.carrier_status")]
+    engine.dispose()
+
+
+async def test_legs_open_with_the_call_and_a_connected_transfer_and_close_at_its_end(
+    migrated_url: str,
+) -> None:
+    engine = make_engine(migrated_url)
+    writer = StoreWriter(engine)
+    events = CallEvents("c2")
+    sent = [
+        events.make(CallStarted, carrier="twilio", from_number="+447700900111"),
+        events.make(TransferEvent, target="+441234567000", status="requested"),
+        events.make(TransferEvent, target="+441234567000", status="connected"),
+        events.make(CallEnded, reason="caller_hangup"),
+    ]
+    entries = as_entries(sent)
+    assert await writer(entries[:3]) == []
+    with engine.connect() as conn:
+        open_legs = conn.execute(select(Leg.role, Leg.status)).all()
+    assert sorted(open_legs) == [("agent", "active"), ("caller", "active")]
+    assert await writer(entries) == []  # redelivered with the end: no leg twice
+    with engine.connect() as conn:
+        legs = conn.execute(select(Leg.role, Leg.remote, Leg.carrier, Leg.status)).all()
+        ended = conn.scalar(select(func.count()).where(Leg.ended_at.is_not(None)))
+    assert sorted(legs) == [
+        ("agent", "+441234567000", "", "ended"),
+        ("caller", "+447700900111", "twilio", "ended"),
+    ]
+    assert ended == 2
     engine.dispose()
 
 
