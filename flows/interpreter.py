@@ -1,22 +1,44 @@
 """The flow interpreter: a pure, deterministic state machine.
 
-It consumes events (what the caller said or keyed, silence, a lookup's or a
-transfer's result, a hang-up) and returns actions for the bridge to carry out
-(say, listen, converse, look up, transfer, hang up). It does no I/O and keeps all
-its state in :class:`Snapshot`, so a call can be resumed from a snapshot.
+It consumes events (:mod:`flows.events`: what the caller said or keyed, silence, a
+lookup's or a transfer's result, a hang-up) and returns actions for the bridge to
+carry out (:mod:`flows.actions`: say, listen, converse, look up, transfer, hang up).
+It does no I/O and keeps all its state in :class:`Snapshot`, so a call can be
+resumed from a snapshot.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from flows import conditions
+from flows.actions import (
+    Action,
+    Converse,
+    Hangup,
+    Listen,
+    Lookup,
+    Say,
+    SetVariables,
+    StateEntered,
+    Transfer,
+)
+from flows.events import (
+    ConverseTurn,
+    Dtmf,
+    Event,
+    HungUp,
+    LookupResult,
+    NoInput,
+    TransferResult,
+    Utterance,
+)
+from flows.hours import is_open
+from flows.listening import CONFIRM_SLOT as CONFIRM_SLOT  # the engines read it here
+from flows.listening import confirmed, listen_for, slot_value
 from flows.model import (
     AskState,
     BranchState,
@@ -24,145 +46,18 @@ from flows.model import (
     ConverseState,
     Flow,
     HangupState,
-    Hours,
     LookupState,
     Retry,
     ReturnState,
     SayState,
+    State,
     TransferState,
 )
-from flows.spoken import spoken_date
+from flows.snapshot import MASK, Snapshot
+from flows.templates import render, render_all
 
-# -- events ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Utterance:
-    text: str
-    intent: str | None = None
-    slots: dict[str, Any] = field(default_factory=dict)
-    confidence: float = 1.0
-
-
-@dataclass(frozen=True)
-class Dtmf:
-    digits: str
-
-
-@dataclass(frozen=True)
-class NoInput:
-    pass
-
-
-@dataclass(frozen=True)
-class LookupResult:
-    ok: bool
-    data: Any = None
-
-
-@dataclass(frozen=True)
-class TransferResult:
-    ok: bool
-
-
-@dataclass(frozen=True)
-class HungUp:
-    pass
-
-
-@dataclass(frozen=True)
-class ConverseTurn:
-    """A model answered the caller itself in a converse state (its turns are counted)."""
-
-
-Event = Utterance | Dtmf | NoInput | LookupResult | TransferResult | HungUp | ConverseTurn
-
-# -- actions --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Say:
-    text: str
-    sensitive: bool = False
-
-
-@dataclass(frozen=True)
-class Listen:
-    state: str
-    intents: tuple[str, ...] = ()
-    slot: str | None = None
-    slot_type: str | None = None
-    dtmf_max: int = 0
-    timeout_ms: int | None = None
-    sensitive: bool = False
-
-
-@dataclass(frozen=True)
-class Converse:
-    state: str
-    instructions: str
-    tools: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Lookup:
-    url: str
-    method: str
-    body: Any
-    timeout_ms: int
-
-
-@dataclass(frozen=True)
-class Transfer:
-    queue: str | None
-    sip: str | None
-    number: str | None
-
-
-@dataclass(frozen=True)
-class Hangup:
-    pass
-
-
-@dataclass(frozen=True)
-class StateEntered:
-    state: str
-
-
-@dataclass(frozen=True)
-class SetVariables:
-    values: dict[str, Any]
-
-
-Action = Say | Listen | Converse | Lookup | Transfer | Hangup | StateEntered | SetVariables
-
-# -- state ----------------------------------------------------------------------------
-
-TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\}")
 MAX_STEPS = 100  # states passed through without waiting; a loop beyond it ends the call
 MAX_DEPTH = 16  # nested sub-flow calls; deeper is a runaway recursion and ends the call
-CONFIRM_SLOT = "_confirm"  # the yes/no answer to a read-back, in Utterance.slots
-MASK = "[sensitive]"
-
-
-@dataclass
-class Snapshot:
-    state: str
-    values: dict[str, Any] = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)  # "state:no_input" -> count
-    last_prompt: str = ""
-    ended: bool = False
-    waiting_for: str = ""  # "", "caller", "lookup", "transfer"
-    confirming: bool = False  # the collected value was read back; yes/no expected
-    offered: dict[str, Any] = field(default_factory=dict)  # slot values given with a request
-    stack: list[str] = field(default_factory=list)  # sub-flow return states
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        return cls(**data)
 
 
 class Interpreter:
@@ -203,8 +98,9 @@ class Interpreter:
         """
         data = self.snap.to_dict()
         secret = self.sensitive_names
-        data["values"] = {k: (MASK if k in secret and v is not None else v)
-                          for k, v in data["values"].items()}  # fmt: skip
+        data["values"] = {
+            k: (MASK if k in secret and v is not None else v) for k, v in data["values"].items()
+        }
         if self.flow.states[self.snap.state].sensitive:
             data["last_prompt"] = MASK
         return data
@@ -266,7 +162,7 @@ class Interpreter:
                 self.snap.offered |= {k: v for k, v in event.slots.items() if k in own}
             return self._enter(s.on[key])
         if isinstance(s, AskState) and s.collect:
-            value = self._slot_value(s, event)
+            value = slot_value(self.flow, s, event)
             if value is not None:
                 self.snap.values[s.collect] = value
                 check = s.validate_
@@ -294,10 +190,7 @@ class Interpreter:
         return self._retry(s, "no_match")
 
     def _confirmation(self, s: AskState, event: Utterance | Dtmf) -> list[Action]:
-        if isinstance(event, Dtmf):
-            yes = {"1": True, "2": False}.get(event.digits.rstrip("#*"))
-        else:
-            yes = event.slots.get(CONFIRM_SLOT)
+        yes = confirmed(event)
         if yes is True:
             self.snap.confirming = False
             if s.next:
@@ -310,24 +203,12 @@ class Interpreter:
             return [self._say(s.ask, s.sensitive), self._listen(s)]
         return self._retry(s, "no_match")
 
-    def _slot_value(self, s: AskState, event: Utterance | Dtmf) -> Any:
-        assert s.collect is not None
-        if isinstance(event, Dtmf):
-            digits = event.digits.rstrip("#*")
-            spec = self.flow.slots[s.collect]
-            if spec.type not in ("digits", "number") or not digits.isdigit():
-                return None  # a date or a name cannot be keyed in
-            if spec.length is not None and len(digits) != spec.length:
-                return None
-            return digits if spec.type == "digits" else int(digits)
-        return event.slots.get(s.collect)
-
     def listening_at(self, state: str) -> Listen:
         """What a call waiting in ``state`` listens for (tools and benchmarks ask)."""
         s = self.flow.states[state]
         if not isinstance(s, AskState | ConverseState):
             raise ValueError(f"{state} does not wait for the caller")
-        return replace(self._listen(s), state=state)
+        return listen_for(self.flow, state, s, self.snap.confirming)
 
     def _take_offered(self, s: AskState) -> bool:
         """Fill the state's slot from a value the caller gave with an earlier request, if
@@ -364,95 +245,101 @@ class Interpreter:
         return [*actions, self._listen(s)]
 
     def _listen(self, s: AskState | ConverseState) -> Listen:
-        no_input = s.no_input or self.flow.defaults.no_input
-        timeout = no_input.timeout_ms if no_input else None
-        if isinstance(s, ConverseState):
-            return Listen(self.snap.state, tuple(s.on), timeout_ms=timeout)
-        if self.snap.confirming:
-            handlers = tuple(h.intent for h in self.flow.global_)
-            return Listen(self.snap.state, handlers, CONFIRM_SLOT, "yes_no", 1, timeout,
-                          s.sensitive)  # fmt: skip
-        slot_type = self.flow.slots[s.collect].type if s.collect else None
-        intents = tuple(dict.fromkeys([*s.intents, *(h.intent for h in self.flow.global_)]))
-        dtmf_max = s.dtmf.max_digits if s.dtmf else (1 if any(k.isdigit() for k in s.on) else 0)
-        return Listen(
-            self.snap.state, intents, s.collect, slot_type, dtmf_max, timeout, s.sensitive
-        )
+        return listen_for(self.flow, self.snap.state, s, self.snap.confirming)
 
     def _enter(self, name: str) -> list[Action]:
+        """Enter state ``name`` and pass on through states that do not wait, until one
+        waits (for the caller, a lookup, a transfer) or the call ends."""
         actions: list[Action] = []
         for _ in range(MAX_STEPS):
-            self.snap.state = name
-            self.snap.waiting_for = ""
-            self.snap.confirming = False
-            for key in [k for k in self.snap.retries if k.startswith(f"{name}:")]:
-                del self.snap.retries[key]
-            actions.append(StateEntered(name))
-            s = self.flow.states[name]
-            if s.set:
-                assigned = {k: self._render(v) if isinstance(v, str) else v
-                            for k, v in s.set.items()}  # fmt: skip
-                self.snap.values.update(assigned)
-                actions.append(SetVariables(assigned))
-            if isinstance(s, SayState):
-                actions.append(self._say(s.say, s.sensitive))
-                if s.next is None:  # the validator forbids this; end cleanly regardless
-                    self.snap.ended = True
-                    return [*actions, Hangup()]
-                name = s.next
-                continue
-            if isinstance(s, BranchState):
-                name = self._branch(s)
-                continue
-            if isinstance(s, AskState):
-                if self._take_offered(s):  # the caller already said it
-                    if s.confirm:
-                        self.snap.confirming = True
-                        self.snap.waiting_for = "caller"
-                        return [*actions, self._say(s.confirm, s.sensitive), self._listen(s)]
-                    if s.next:
-                        name = s.next
-                        continue
-                actions.append(self._say(s.ask, s.sensitive))
-                self.snap.waiting_for = "caller"
-                return [*actions, self._listen(s)]
-            if isinstance(s, ConverseState):
-                instructions = self._render(s.converse.instructions)
-                self.snap.waiting_for = "caller"
-                return [
-                    *actions,
-                    Converse(name, instructions, tuple(s.converse.tools)),
-                    self._listen(s),
-                ]
-            if isinstance(s, LookupState):
-                self.snap.waiting_for = "lookup"
-                body = _render_obj(s.lookup.body, self._render)
-                return [*actions, Lookup(self._render(s.lookup.url), s.lookup.method, body,
-                                         s.lookup.timeout_ms)]  # fmt: skip
-            if isinstance(s, TransferState):
-                if s.say:
-                    actions.append(self._say(s.say, s.sensitive))
-                self.snap.waiting_for = "transfer"
-                t = s.transfer
-                return [*actions, Transfer(t.queue, t.sip, t.number)]
-            if isinstance(s, CallState):
-                if len(self.snap.stack) >= MAX_DEPTH:
-                    break
-                self.snap.stack.append(s.next)
-                name = s.call
-                continue
-            if isinstance(s, ReturnState):
-                if not self.snap.stack:  # returned without a call: nothing to go back to
-                    break
-                name = self.snap.stack.pop()
-                continue
-            if isinstance(s, HangupState):
-                if isinstance(s.hangup, str):
-                    actions.append(self._say(s.hangup, s.sensitive))
-                self.snap.ended = True
-                return [*actions, Hangup()]
+            self._arrive(name, actions)
+            step = self._step(name, self.flow.states[name], actions)
+            if step is None:
+                break
+            if not isinstance(step, str):
+                return step
+            name = step
         self.snap.ended = True  # a loop that never waits, or runaway sub-flows: end, do not spin
         return [*actions, Hangup()]
+
+    def _arrive(self, name: str, actions: list[Action]) -> None:
+        """The call is in ``name`` now, with its retry counts fresh and its `set:` done."""
+        self.snap.state = name
+        self.snap.waiting_for = ""
+        self.snap.confirming = False
+        for key in [k for k in self.snap.retries if k.startswith(f"{name}:")]:
+            del self.snap.retries[key]
+        actions.append(StateEntered(name))
+        s = self.flow.states[name]
+        if s.set:
+            assigned = {k: self._render(v) if isinstance(v, str) else v for k, v in s.set.items()}
+            self.snap.values.update(assigned)
+            actions.append(SetVariables(assigned))
+
+    def _step(self, name: str, s: State, actions: list[Action]) -> str | list[Action] | None:
+        """What state ``s`` does once entered: the state to pass on to, the actions to
+        wait with (``actions`` and its own), or None when the call cannot go on."""
+        if isinstance(s, SayState):
+            actions.append(self._say(s.say, s.sensitive))
+            if s.next is None:  # the validator forbids this; end cleanly regardless
+                self.snap.ended = True
+                return [*actions, Hangup()]
+            return s.next
+        if isinstance(s, BranchState):
+            return self._branch(s)
+        if isinstance(s, AskState):
+            return self._ask(s, actions)
+        if isinstance(s, CallState):
+            if len(self.snap.stack) >= MAX_DEPTH:
+                return None
+            self.snap.stack.append(s.next)
+            return s.call
+        if isinstance(s, ReturnState):
+            if not self.snap.stack:  # returned without a call: nothing to go back to
+                return None
+            return self.snap.stack.pop()
+        return self._wait(name, s, actions)
+
+    def _ask(self, s: AskState, actions: list[Action]) -> str | list[Action]:
+        if self._take_offered(s):  # the caller already said it
+            if s.confirm:
+                self.snap.confirming = True
+                self.snap.waiting_for = "caller"
+                return [*actions, self._say(s.confirm, s.sensitive), self._listen(s)]
+            if s.next:
+                return s.next
+        actions.append(self._say(s.ask, s.sensitive))
+        self.snap.waiting_for = "caller"
+        return [*actions, self._listen(s)]
+
+    def _wait(self, name: str, s: State, actions: list[Action]) -> str | list[Action]:
+        """The states that leave the call waiting: for the caller in a conversation, for a
+        lookup or a transfer, or for nothing more (a hang-up)."""
+        if isinstance(s, ConverseState):
+            instructions = self._render(s.converse.instructions)
+            self.snap.waiting_for = "caller"
+            return [
+                *actions,
+                Converse(name, instructions, tuple(s.converse.tools)),
+                self._listen(s),
+            ]
+        if isinstance(s, LookupState):
+            self.snap.waiting_for = "lookup"
+            body = render_all(s.lookup.body, self._render)
+            url = self._render(s.lookup.url)
+            return [*actions, Lookup(url, s.lookup.method, body, s.lookup.timeout_ms)]
+        if isinstance(s, TransferState):
+            if s.say:
+                actions.append(self._say(s.say, s.sensitive))
+            self.snap.waiting_for = "transfer"
+            t = s.transfer
+            return [*actions, Transfer(t.queue, t.sip, t.number)]
+        if isinstance(s, HangupState):
+            if isinstance(s.hangup, str):
+                actions.append(self._say(s.hangup, s.sensitive))
+            self.snap.ended = True
+            return [*actions, Hangup()]
+        return name  # no other kind of state: entered again until MAX_STEPS ends the call
 
     def _say(self, template: str, sensitive: bool) -> Say:
         text = self._render(template, spoken=True)
@@ -474,45 +361,12 @@ class Interpreter:
         scope = {**self.snap.values, "args": args}
         # The model's words go into a URL: quoted, so they cannot reach another path or host.
         quoted = {**self.snap.values, "args": {k: quote(str(v), safe="") for k, v in args.items()}}
-        body = _render_obj(tool.body, lambda t: self._render(t, scope))
+        body = render_all(tool.body, lambda t: self._render(t, scope))
         return Lookup(self._render(tool.url, quoted), tool.method, body, tool.timeout_ms)
 
     def _render(
         self, template: str, scope: dict[str, Any] | None = None, spoken: bool = False
     ) -> str:
-        """``template`` over the call's values; ``spoken``: for a prompt, so date slots
-        read as the flow's callers say dates (lookups get them as ISO dates)."""
+        """``template`` over the call's values (or ``scope``); ``spoken``: for a prompt."""
         values = self.snap.values if scope is None else scope
-
-        def value(m: re.Match[str]) -> str:
-            name = m.group(1)
-            v: Any = values.get(name)
-            for part in filter(None, m.group(2).split(".")):
-                v = v.get(part) if isinstance(v, dict) else None
-            slot = self.flow.slots.get(name)
-            if spoken and not m.group(2) and slot is not None and slot.type == "date":
-                return spoken_date(str(v), self.flow.locale, self.clock().date())
-            return "" if v is None else str(v)
-
-        return TEMPLATE.sub(value, template)
-
-
-def is_open(hours: Hours, now: datetime) -> bool:
-    local = now.astimezone(ZoneInfo(hours.timezone))
-    if local.date().isoformat() in hours.closed_dates:
-        return False
-    span = hours.open.get(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()])  # type: ignore[call-overload]
-    if not span:
-        return False
-    start, end = span.split("-")
-    return start.strip() <= local.strftime("%H:%M") < end.strip()
-
-
-def _render_obj(obj: Any, render: Any) -> Any:
-    if isinstance(obj, str):
-        return render(obj)
-    if isinstance(obj, dict):
-        return {k: _render_obj(v, render) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_render_obj(v, render) for v in obj]
-    return obj
+        return render(template, values, self.flow, lambda: self.clock().date(), spoken)

@@ -1,85 +1,26 @@
 """Load a flow file and check it, with every problem pointing at file:line:column.
 
-Three layers, each reported the same way: YAML syntax (ruamel.yaml's marks), the
-schema (the pydantic models, errors mapped back to the node they are about), and
-the meaning of the flow (:mod:`flows.checks`). Lines and columns are 1-based.
+Three layers, each reported the same way (:mod:`flows.source`): YAML syntax
+(ruamel.yaml's marks), the schema (the pydantic models, errors mapped back to the
+node they are about), and the meaning of the flow (:mod:`flows.checks`). Lines and
+columns are 1-based.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
+from flows.checks import check
 from flows.model import STATE_KINDS, Flow
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    file: str
-    line: int
-    col: int
-    message: str
-    fix: str = ""
-
-    def __str__(self) -> str:
-        fix = f" Fix: {self.fix}" if self.fix else ""
-        return f"{self.file}:{self.line}:{self.col}: {self.message}.{fix}"
-
-
-class FlowInvalid(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
-
-
-@dataclass
-class Source:
-    """The parsed YAML tree with its positions, to point at any node by path."""
-
-    file: str
-    tree: Any
-
-    def position(self, path: tuple[Any, ...]) -> tuple[int, int]:
-        node, line, col = self.tree, 0, 0
-        for key in path:
-            if isinstance(node, CommentedMap) and key in node:
-                line, col = node.lc.key(key)
-                node = node[key]
-            elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
-                line, col = node.lc.item(key)
-                node = node[key]
-            elif isinstance(node, CommentedMap | CommentedSeq):
-                continue  # a pydantic-only step (a union tag): skip it
-            else:
-                break
-        return line + 1, col + 1
-
-    def value_position(self, path: tuple[Any, ...]) -> tuple[int, int]:
-        """The position of a mapping value rather than its key."""
-        *parent, key = path
-        node = self.tree
-        for k in parent:
-            node = node[k]
-        if isinstance(node, CommentedMap) and key in node:
-            line, col = node.lc.value(key)
-            return line + 1, col + 1
-        if isinstance(node, CommentedSeq) and isinstance(key, int):
-            line, col = node.lc.item(key)
-            return line + 1, col + 1
-        return self.position(tuple(path))
-
-    def problem(self, path: tuple[Any, ...], message: str, fix: str = "", *, value: bool = False):  # type: ignore[no-untyped-def]
-        line, col = self.value_position(path) if value else self.position(path)
-        return Problem(self.file, line, col, message, fix)
-
+from flows.source import FlowInvalid, Problem, Source
 
 # A flow nests a few levels (states, a state, a lookup's body...); thousands of
 # brackets would exhaust Python's recursion in the composer and the checks after it.
@@ -209,8 +150,6 @@ def load(path: str | Path) -> Flow:
 
 
 def loads(text: str, file: str = "<flow>") -> Flow:
-    from flows.checks import check
-
     src = parse_yaml(text, file)
     try:
         flow = Flow.model_validate(src.tree)

@@ -132,8 +132,13 @@ def find_test_file(path: Path) -> Path:
 def run_file(path: str | Path) -> SuiteResult:
     """Run every test conversation in a test file; raises FlowInvalid on a malformed file."""
     p = find_test_file(Path(path))
+    return run_text(read_test_file(p), str(p), base=p.parent)
+
+
+def read_test_file(p: Path) -> str:
+    """A flow's test file as text; one that cannot be read is a flow problem."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlowInvalid(
             [
@@ -146,7 +151,6 @@ def run_file(path: str | Path) -> SuiteResult:
                 )
             ]
         ) from None
-    return run_text(text, str(p), base=p.parent)
 
 
 def run_text(text: str, file: str, flow: Flow | None = None, base: Path = Path()) -> SuiteResult:

@@ -1,45 +1,35 @@
-"""Audio between pjmedia and Python: each call's bridge port, its 20 ms frames, and the
-guard that every pjsua2 callback wears.
+"""Audio between pjmedia and Python: each call's bridge port and its 20 ms frames.
 
 The port's callbacks run on pjmedia's clock thread: they only move bytes through the
-call's thread-safe queues and callbacks.
+call's thread-safe queues and callbacks. The port knows its call only as
+:class:`CallAudio`, so this module needs nothing of the agent's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import logging
 import queue
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import pjsua2 as pj
 
 from media.format import HOUSE_RATE
-
-if TYPE_CHECKING:
-    from sip.agent import SipCall
+from sip.guard import guarded
 
 log = logging.getLogger("sip.pjsua2")
 FRAME_BYTES = HOUSE_RATE // 50 * 2  # 640: 20 ms of 16-bit mono
 SILENCE = bytes(FRAME_BYTES)
 
 
-def guarded(method: Callable[..., None]) -> Callable[..., None]:
-    """pjsua2 calls these from C++: an exception escaping one aborts the whole process
-    (e.g. a loop that closed while the clock thread still delivers a frame). Log it and
-    carry on: one call's bug must not end every call."""
+class CallAudio(Protocol):
+    """What a bridge port needs of its call (on pjmedia's clock thread): the bot's
+    queued frames, and where the caller's frames go."""
 
-    @functools.wraps(method)
-    def call(*args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:
-            log.exception("SIP callback %s failed", method.__name__)
-
-    return call
+    outbound: queue.Queue[bytes]
+    on_frame: Callable[[bytes], None]
 
 
 _VECTOR = ctypes.POINTER(ctypes.c_void_p)
@@ -70,7 +60,7 @@ vector_bytes = _vector_reader()
 class BridgePort(pj.AudioMediaPort):
     """The bridge port of one call: callbacks run on pjmedia's clock thread."""
 
-    def __init__(self, call: SipCall) -> None:
+    def __init__(self, call: CallAudio) -> None:
         super().__init__()
         self.call = call
 

@@ -28,7 +28,7 @@ def engine_for(settings: Settings, flow_name: str) -> SpeechEngine:
 
 def fallback_for(settings: Settings, engine: SpeechEngine) -> SpeechEngine | None:
     """The engine a call goes on with when ``engine``'s service stays away."""
-    if engine.name == "openai" and settings.openai_fallback == "local":
+    if engine.name == "openai" and settings.openai.fallback == "local":
         return _engine("local", settings)
     return None
 
@@ -36,9 +36,9 @@ def fallback_for(settings: Settings, engine: SpeechEngine) -> SpeechEngine | Non
 def _engine(name: str, settings: Settings) -> SpeechEngine:
     key = name
     if name == "openai":  # one per service configuration (a test may point at another)
-        fields = sorted(f for f in Settings.model_fields if f.startswith("openai_"))
-        key = repr([name, *(getattr(settings, f) for f in fields)])
-        key = repr([key, settings.openai_api_key and settings.openai_api_key.get_secret_value()])
+        openai = settings.openai
+        secret = openai.api_key and openai.api_key.get_secret_value()
+        key = repr([name, openai.model_dump(exclude={"api_key"}), secret])
     if key not in _engines:
         _engines[key] = _make(name, settings)
     return _engines[key]

@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from flows.interpreter import (
     CONFIRM_SLOT,
     MASK,
+    Action,
     ConverseTurn,
     Dtmf,
+    Event,
     Hangup,
     HungUp,
     Interpreter,
@@ -28,6 +30,7 @@ from flows.interpreter import (
     Utterance,
 )
 from flows.loader import load
+from flows.model import ConverseState, Flow
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "flows" / "examples"
 CARDS = load(EXAMPLES / "card_services.yaml")
@@ -36,7 +39,7 @@ TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 SUNDAY = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def path(actions: list) -> list[str]:  # type: ignore[type-arg]
+def path(actions: list[Action]) -> list[str]:
     return [a.state for a in actions if isinstance(a, StateEntered)]
 
 
@@ -121,9 +124,12 @@ def test_a_request_that_names_its_slots_is_not_asked_for_them_again() -> None:
     it = Interpreter(APPTS, clock=lambda: TUESDAY_NOON)
     it.start()
     acts = it.handle(
-        Utterance("friday morning please", intent="book",
-                  slots={"day": "2026-11-27", "time_of_day": "morning"})
-    )  # fmt: skip
+        Utterance(
+            "friday morning please",
+            intent="book",
+            slots={"day": "2026-11-27", "time_of_day": "morning"},
+        )
+    )
     # The day is read back (the state confirms it); the time of day is not asked at all.
     assert Say("That's Friday the twenty-seventh of November, is that right?") in acts
     assert path(it.handle(Utterance("yes", slots={CONFIRM_SLOT: True}))) == ["ask_time", "confirm"]
@@ -133,8 +139,9 @@ def test_a_request_that_names_its_slots_is_not_asked_for_them_again() -> None:
 def test_a_slot_the_intent_does_not_list_is_not_taken_from_its_request() -> None:
     it = Interpreter(CARDS)
     it.start()
-    acts = it.handle(Utterance("I lost my card yesterday", intent="lost_card",
-                               slots={"dob": "2026-11-23"}))  # fmt: skip
+    acts = it.handle(
+        Utterance("I lost my card yesterday", intent="lost_card", slots={"dob": "2026-11-23"})
+    )
     assert Say("To check it's you, what is your date of birth?") in acts
     assert "dob" not in it.snap.values
 
@@ -224,7 +231,7 @@ EVENTS = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(flow=st.sampled_from([CARDS, APPTS]), events=st.lists(EVENTS, max_size=40))
-def test_random_events_never_raise_or_leave_the_flow(flow, events) -> None:  # type: ignore[no-untyped-def]
+def test_random_events_never_raise_or_leave_the_flow(flow: Flow, events: list[Event]) -> None:
     it = Interpreter(flow, clock=lambda: TUESDAY_NOON)
     it.start()
     for ev in events:
@@ -239,7 +246,8 @@ def test_a_conversation_moves_on_after_max_turns() -> None:
 
     flow = HELP_DESK.model_copy(deep=True)
     orders = flow.states["orders"]
-    orders.converse.max_turns, orders.next = 2, "to_agent"  # type: ignore[union-attr]
+    assert isinstance(orders, ConverseState)
+    orders.converse.max_turns, orders.next = 2, "to_agent"
     it = Interpreter(flow)
     it.start()
     it.handle(Utterance("my parcel", "orders"))

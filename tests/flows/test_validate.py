@@ -170,8 +170,11 @@ def test_sensitive_slot_must_not_reach_a_converse_state() -> None:
 
 
 def test_a_converse_state_may_only_name_the_flows_tools() -> None:
-    head = HEAD.replace("states:\n", "tools:\n  order_status: { description: Find an order, "
-                        "url: 'http://shop/{args.id}' }\nstates:\n")  # fmt: skip
+    head = HEAD.replace(
+        "states:\n",
+        "tools:\n  order_status: { description: Find an order, "
+        "url: 'http://shop/{args.id}' }\nstates:\n",
+    )
     p = one(
         "  menu:\n    converse: { instructions: Help., tools: [order_stats] }\n"
         "    on: { yes: bye }\n  bye:\n    hangup: true\n",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.peers import sipp
+from harness.servers import free_udp_port
 from sip.agent import SipAgent, SipCall
 from sip.config import SipConfig
-from tests.peers import sipp
-from tests.servers import free_udp_port
 
 needs_sipp = pytest.mark.skipif(
     not sipp.available(), reason="sipp is not installed (make test does)"
@@ -23,9 +23,13 @@ needs_sipp = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def agent() -> Iterator[SipAgent]:
-    seen: list[SipCall] = []
+def seen() -> list[SipCall]:
+    """Every call the agent's service was asked about, in order."""
+    return []
 
+
+@pytest.fixture(scope="module")
+def agent(seen: list[SipCall]) -> Iterator[SipAgent]:
     def on_call(call: SipCall) -> int | None:
         seen.append(call)
         return 503 if call.dialled == "+449999" else None  # refuse (e.g. draining) or answer
@@ -40,7 +44,6 @@ def agent() -> Iterator[SipAgent]:
         on_call,
     )
     a.start()
-    a.seen = seen  # type: ignore[attr-defined]
     yield a
     a.stop()
 
@@ -52,19 +55,23 @@ def test_an_unknown_number_gets_404(agent: SipAgent, tmp_path: Path) -> None:
 
 
 @needs_sipp
-def test_the_service_decides_about_a_known_number(agent: SipAgent, tmp_path: Path) -> None:
+def test_the_service_decides_about_a_known_number(
+    agent: SipAgent, seen: list[SipCall], tmp_path: Path
+) -> None:
     r = sipp.invite_expecting(tmp_path, agent.port, "+449999", 503, header="Retry-After: 5")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    call = agent.seen[-1]  # type: ignore[attr-defined]
+    call = seen[-1]
     assert (call.dialled, call.caller, call.source) == ("+449999", "sipp", "127.0.0.1")
 
 
 @needs_sipp
-def test_a_source_outside_the_trunk_gets_403(agent: SipAgent, tmp_path: Path) -> None:
-    seen = len(agent.seen)  # type: ignore[attr-defined]
+def test_a_source_outside_the_trunk_gets_403(
+    agent: SipAgent, seen: list[SipCall], tmp_path: Path
+) -> None:
+    before = len(seen)
     r = sipp.invite_expecting(tmp_path, agent.port, "+441111", 403, local_ip="127.0.0.2")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert len(agent.seen) == seen  # type: ignore[attr-defined]  # refused before the service
+    assert len(seen) == before  # refused before the service
 
 
 def test_one_agent_per_process(agent: SipAgent) -> None:
@@ -115,12 +122,11 @@ def test_options_is_answered(agent: SipAgent, tmp_path: Path) -> None:
 
 @needs_sipp
 def test_a_late_hangup_does_not_reach_the_next_call_with_the_same_id(
-    agent: SipAgent, tmp_path: Path
+    agent: SipAgent, seen: list[SipCall], tmp_path: Path
 ) -> None:
     """pjsua2 hands an ended call's id to a later call. A hang-up the bridge sends for a
     call that has just ended (its runtime noticed the BYE a moment late) must not end
     the caller who now has that id: before, it was answered 603 or sent a BYE."""
-    seen: list[SipCall] = agent.seen  # type: ignore[attr-defined]
     first = len(seen)
     (tmp_path / "gone").mkdir()
     r = sipp.call(tmp_path / "gone", agent.port, "+441111", [sipp.OUR_BYE])

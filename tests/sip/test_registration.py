@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.peers import sipp
+from harness.servers import free_udp_port
 from sip.agent import SipAgent
 from sip.config import SipConfig
-from tests.peers import sipp
-from tests.servers import free_udp_port
 
 pytestmark = pytest.mark.skipif(not sipp.available(), reason="sipp is not installed")
 

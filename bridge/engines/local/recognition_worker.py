@@ -123,8 +123,11 @@ def main() -> None:
     read_fd, write_fd, socket_fd = (int(a) for a in sys.argv[1:4])
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished calls
     fds = socket.socket(fileno=socket_fd)
-    with os.fdopen(read_fd, "rb") as inp, os.fdopen(write_fd, "wb") as out:
-        serve(inp, out, Worker(), fds)
+    try:
+        with os.fdopen(read_fd, "rb") as inp, os.fdopen(write_fd, "wb") as out:
+            serve(inp, out, Worker(), fds)
+    except BrokenPipeError:  # the bridge went away first: nobody is left to answer
+        os._exit(0)
 
 
 if __name__ == "__main__":

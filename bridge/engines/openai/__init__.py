@@ -21,18 +21,18 @@ class OpenAIEngine(SpeechEngine):
     name = "openai"
 
     def __init__(self, settings: Settings, local: SpeechEngine | None = None) -> None:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+        key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else ""
         if not key:
             raise ValueError("the openai engine needs CALLBRIDGE_OPENAI_API_KEY")
         self.config = Config(
-            url=settings.openai_realtime_url,
+            url=settings.openai.realtime_url,
             api_key=key,
-            model=settings.openai_model,
-            voice=settings.openai_voice,
-            transcription_model=settings.openai_transcription_model or None,
-            connect_timeout_s=settings.openai_connect_timeout_s,
-            reconnect_s=settings.openai_reconnect_s,
-            prices={**PRICES, **settings.openai_prices},
+            model=settings.openai.model,
+            voice=settings.openai.voice,
+            transcription_model=settings.openai.transcription_model or None,
+            connect_timeout_s=settings.openai.connect_timeout_s,
+            reconnect_s=settings.openai.reconnect_s,
+            prices={**PRICES, **settings.openai.prices},
         )
         self._local = local  # hears and speaks sensitive states; made when first needed
         self._voice: Any = None

@@ -36,11 +36,20 @@ def turn_detection(kind: str, silence_ms: int = 500) -> dict[str, Any] | None:
     if kind == "endpointer":
         return None
     if kind == "semantic_vad":
-        return {"type": "semantic_vad", "eagerness": "auto", "create_response": True,
-                "interrupt_response": True}  # fmt: skip
-    return {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-            "silence_duration_ms": silence_ms, "create_response": True,
-            "interrupt_response": True}  # fmt: skip
+        return {
+            "type": "semantic_vad",
+            "eagerness": "auto",
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    return {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": silence_ms,
+        "create_response": True,
+        "interrupt_response": True,
+    }
 
 
 def session_update(
@@ -111,8 +120,12 @@ def response_cancel(response_id: str | None = None) -> dict[str, Any]:
 
 
 def truncate(item_id: str, audio_end_ms: int) -> dict[str, Any]:
-    return {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
-            "audio_end_ms": audio_end_ms}  # fmt: skip
+    return {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": 0,
+        "audio_end_ms": audio_end_ms,
+    }
 
 
 def function_output(call_id: str, output: str) -> dict[str, Any]:
@@ -121,9 +134,14 @@ def function_output(call_id: str, output: str) -> dict[str, Any]:
 
 
 def user_text(text: str) -> dict[str, Any]:
-    return {"type": "conversation.item.create",
-            "item": {"type": "message", "role": "user",
-                     "content": [{"type": "input_text", "text": text}]}}  # fmt: skip
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
 
 
 def encode(event: dict[str, Any]) -> str:
@@ -221,8 +239,10 @@ def usage(done: ServerEvent) -> dict[str, int]:
         "output_audio_tokens": out.get("audio_tokens") if isinstance(out, dict) else 0,
         "output_text_tokens": out.get("text_tokens") if isinstance(out, dict) else 0,
     }
-    return {k: int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
-            for k, v in figures.items()}  # fmt: skip
+    return {
+        k: int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
+        for k, v in figures.items()
+    }
 
 
 # US dollars per million tokens (gpt-realtime's published list prices, 2025-08); a

@@ -155,10 +155,15 @@ class RealtimeSocket:
         headers = {"Authorization": f"Bearer {self._key}"}
         try:
             ws = await asyncio.wait_for(
-                connect(self.url, additional_headers=headers, open_timeout=timeout,
-                        max_size=p.MAX_EVENT_BYTES, ping_interval=10),
+                connect(
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=timeout,
+                    max_size=p.MAX_EVENT_BYTES,
+                    ping_interval=10,
+                ),
                 timeout,
-            )  # fmt: skip
+            )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             raise EngineError(f"realtime service unreachable: {type(exc).__name__}") from None
         try:

@@ -69,8 +69,9 @@ def ask_turn(flow: Flow, listen: Listen, today: date) -> Turn:
         f"answer, call `{ANSWER}` with what they said. Do not speak: the call flow says "
         "what comes next."
     )
-    return Turn(instructions, [answer], "required", flow.realtime.turn_detection,
-                frozenset(), frozenset())  # fmt: skip
+    return Turn(
+        instructions, [answer], "required", flow.realtime.turn_detection, frozenset(), frozenset()
+    )
 
 
 def converse_turn(flow: Flow, converse: Converse, listen: Listen) -> Turn:
@@ -87,14 +88,22 @@ def converse_turn(flow: Flow, converse: Converse, listen: Listen) -> Turn:
     for name in converse.tools:
         spec = flow.tools[name]
         props = {
-            p: {"type": t.type, **({"description": t.description} if t.description else {}),
-                **({"enum": t.enum} if t.enum else {})}
+            p: {
+                "type": t.type,
+                **({"description": t.description} if t.description else {}),
+                **({"enum": t.enum} if t.enum else {}),
+            }
             for p, t in spec.parameters.items()
-        }  # fmt: skip
+        }
         required = [p for p, t in spec.parameters.items() if t.required]
-        tools.append({"type": "function", "name": name, "description": spec.description,
-                      "parameters": {"type": "object", "properties": props,
-                                     "required": required}})  # fmt: skip
+        tools.append(
+            {
+                "type": "function",
+                "name": name,
+                "description": spec.description,
+                "parameters": {"type": "object", "properties": props, "required": required},
+            }
+        )
     state = flow.states[converse.state]
     turn = state.converse.turn_detection or flow.realtime.turn_detection
     leave = ", ".join(f"`{e}`" for e in exits)
@@ -105,9 +114,14 @@ def converse_turn(flow: Flow, converse: Converse, listen: Listen) -> Turn:
 
 
 def read_call(
-    turn: Turn, listen: Listen, flow: Flow, name: str, call_id: str, args: dict[str, Any],
+    turn: Turn,
+    listen: Listen,
+    flow: Flow,
+    name: str,
+    call_id: str,
+    args: dict[str, Any],
     today: date,
-) -> Decision | ToolCall | None:  # fmt: skip
+) -> Decision | ToolCall | None:
     """A function call of the model, as the flow sees it; None for a name it was not given."""
     if name in turn.flow_tools:
         return ToolCall(call_id, name, args)
@@ -130,7 +144,9 @@ def slot_value(flow: Flow, listen: Listen, raw: Any, today: date) -> Any:
     a string, ...), or None when it does not fit the slot."""
     if listen.slot == CONFIRM_SLOT or listen.slot_type == "yes_no":
         return raw if isinstance(raw, bool) else None
-    spec = flow.slots.get(listen.slot or "") or SlotSpec(type=listen.slot_type or "text")  # type: ignore[arg-type]
+    spec = flow.slots.get(listen.slot or "") or SlotSpec.model_validate(
+        {"type": listen.slot_type or "text"}
+    )
     if isinstance(raw, bool) or raw is None:
         return None
     if spec.type == "number" and isinstance(raw, int | float):

@@ -10,8 +10,8 @@ from bridge.engines.local.asr import Recognizer, known, words_in
 from bridge.engines.local.engine import LocalEngine
 from bridge.engines.local.grammar import Constraint, build
 from flows.interpreter import Interpreter, Listen
+from harness.audio import VOICES, synthesize
 from media.line import phone_line
-from tests.audio import VOICES, synthesize
 from tests.bridge.conversation.calls import CARDS
 
 

@@ -12,8 +12,8 @@ from bridge.engines.local.grammar import build
 from bridge.engines.local.language_model import arpa, expand
 from flows.interpreter import Interpreter, Listen
 from flows.nlu import Matcher
+from harness.audio import VOICES, Voice, synthesize
 from media.line import phone_line
-from tests.audio import VOICES, Voice, synthesize
 from tests.bridge.conversation.calls import CARDS
 
 

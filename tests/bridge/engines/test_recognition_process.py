@@ -21,9 +21,9 @@ from bridge.engines.local.grammar import Constraint, words_of
 from bridge.engines.local.recognition_process import RecognitionProcess
 from bridge.engines.local.recognition_worker import Worker, receive, send, serve
 from flows.interpreter import Interpreter, Listen
+from harness.audio import VOICES, synthesize
 from media.format import HOUSE_FRAME
 from media.line import phone_line
-from tests.audio import VOICES, synthesize
 from tests.bridge.conversation.calls import CARDS
 
 

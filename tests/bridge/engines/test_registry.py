@@ -6,18 +6,18 @@ import pytest
 
 from bridge.engines.registry import engine_for
 from bridge.settings import Settings
-from tests.fakes.trivial_engine import TrivialEngine
+from harness.trivial_engine import TrivialEngine
 
 
 def test_a_plug_in_engine_by_import_path_one_object_per_process() -> None:
-    s = Settings(engine="tests.fakes.trivial_engine:TrivialEngine")
+    s = Settings(engine="harness.trivial_engine:TrivialEngine")
     engine = engine_for(s, "any_flow")
     assert isinstance(engine, TrivialEngine)
     assert engine_for(s, "another_flow") is engine
 
 
 def test_per_flow_engines() -> None:
-    s = Settings(flow_engines={"cards": "tests.fakes.trivial_engine:TrivialEngine"})
+    s = Settings(flow_engines={"cards": "harness.trivial_engine:TrivialEngine"})
     assert isinstance(engine_for(s, "cards"), TrivialEngine)
 
 
@@ -25,8 +25,8 @@ def test_per_flow_engines() -> None:
     ("name", "why"),
     [
         ("tests.fakes.no_such_module:Engine", "cannot be loaded"),
-        ("tests.fakes.trivial_engine:NoSuchClass", "cannot be loaded"),
-        ("tests.fakes.trivial_engine:TrivialSession", "is not a SpeechEngine"),
+        ("harness.trivial_engine:NoSuchClass", "cannot be loaded"),
+        ("harness.trivial_engine:TrivialSession", "is not a SpeechEngine"),
     ],
 )
 def test_an_engine_that_cannot_be_made_is_a_clear_error(name: str, why: str) -> None:

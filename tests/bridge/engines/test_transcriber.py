@@ -17,9 +17,9 @@ from bridge.engines.local.grammar import words_of
 from bridge.engines.local.transcriber import Transcriber, Transcript, without_loops
 from flows.interpreter import CONFIRM_SLOT, Interpreter, Listen
 from flows.nlu.slots import parse_yes_no
+from harness.audio import VOICES, synthesize
 from media.format import HOUSE_FRAME, HOUSE_RATE
 from media.line import phone_line
-from tests.audio import VOICES, synthesize
 from tests.bridge.conversation.calls import CARDS
 
 

@@ -92,9 +92,12 @@ def test_meaning_without_shared_words() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["I need to activate my new card", "I want to pay my credit card bill",
-     "my card keeps getting declined"],
-)  # fmt: skip
+    [
+        "I need to activate my new card",
+        "I want to pay my credit card bill",
+        "my card keeps getting declined",
+    ],
+)
 def test_a_near_request_the_state_does_not_handle_is_none(text: str) -> None:
     """Same topic as an intent (a card), another request: none of these."""
     menu = Listen("menu", intents=("balance", "lost_card", "agent", "repeat"))

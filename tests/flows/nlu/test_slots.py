@@ -48,9 +48,13 @@ def test_digits(text: str, length: int | None, want: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("text", "want"),
-    [("two thousand and five", 2005), ("about 3.5", 3.5), ("one hundred and twenty", 120),
-     ("none", None)],
-)  # fmt: skip
+    [
+        ("two thousand and five", 2005),
+        ("about 3.5", 3.5),
+        ("one hundred and twenty", 120),
+        ("none", None),
+    ],
+)
 def test_number(text: str, want: float | None) -> None:
     assert parse_number(text) == want
 

@@ -7,26 +7,67 @@ import pytest
 from flows.nlu.yes_no import answer
 
 YES = [
-    "yes", "Yes.", "Yeah.", "Yep!", "Sure.", "Correct.", "Please.", "Yes, please.",
-    "Yeah, go ahead.", "that's right", "Please do.", "Go on then.", "Absolutely.",
-    "That'd be great, thanks.", "Why not?", "No problem, go ahead.", "I think so.",
-    "Uh-huh.", "Of course.", "OK.", "No, wait, yes.", "No, no, please do.", "I, that's grand.",
-]  # fmt: skip
+    "yes",
+    "Yes.",
+    "Yeah.",
+    "Yep!",
+    "Sure.",
+    "Correct.",
+    "Please.",
+    "Yes, please.",
+    "Yeah, go ahead.",
+    "that's right",
+    "Please do.",
+    "Go on then.",
+    "Absolutely.",
+    "That'd be great, thanks.",
+    "Why not?",
+    "No problem, go ahead.",
+    "I think so.",
+    "Uh-huh.",
+    "Of course.",
+    "OK.",
+    "No, wait, yes.",
+    "No, no, please do.",
+    "I, that's grand.",
+]
 NO = [
-    "no", "No.", "Nope.", "No thanks.", "No, thank you.", "that's not right",
-    "don't do that", "Please don't.", "I don't think so.", "Not yet.", "I'd rather not.",
-    "Hold off for now.", "That is not correct.", "Yeah, no.", "Leave it for now.",
+    "no",
+    "No.",
+    "Nope.",
+    "No thanks.",
+    "No, thank you.",
+    "that's not right",
+    "don't do that",
+    "Please don't.",
+    "I don't think so.",
+    "Not yet.",
+    "I'd rather not.",
+    "Hold off for now.",
+    "That is not correct.",
+    "Yeah, no.",
+    "Leave it for now.",
     "Now.",  # a lone "No." as Whisper may write it
     "Nah, hang on, not that day.",  # the last thing said settles it
     "No, hang on, I think I've found it.",  # asking for a moment keeps a no
-    "Wait, no.", "Wait now.",
-]  # fmt: skip
+    "Wait, no.",
+    "Wait now.",
+]
 NEITHER = [
-    "maybe later", "I'm not sure.", "What happens if I do?", "Hang on, let me check my bag.",
-    "Right?", "the fourth of July", "", "Um.", "Yes, hang on, let me check.",
-    "Will that stop my direct debits going out?", "What happens if I do?",
-    "Yes, wait.", "No, hang on, let me check.",  # a moment takes a yes back; a check, a no
-]  # fmt: skip
+    "maybe later",
+    "I'm not sure.",
+    "What happens if I do?",
+    "Hang on, let me check my bag.",
+    "Right?",
+    "the fourth of July",
+    "",
+    "Um.",
+    "Yes, hang on, let me check.",
+    "Will that stop my direct debits going out?",
+    "What happens if I do?",
+    "Yes, wait.",  # a moment takes a yes back
+    "No, hang on, let me check.",  # a check takes a no back
+]
 
 
 @pytest.mark.parametrize("text", YES)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio import VOICES, synthesize
+from harness.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import TOKEN, running_bridge
 from tests.bridge.legs.twilio_caller import TwilioCaller, mulaw_frames
 from tests.fakes.openai_realtime import FakeRealtime, Reply
@@ -25,9 +25,14 @@ async def test_a_twilio_caller_talks_to_the_model(
 ) -> None:
     fake.replies.append(Reply(call="answer", args={"intent": "agent"}, heard="talk to a person"))
     async with running_bridge(
-        tmp_path, redis_url, stream_name, monkeypatch,
-        engine="openai", openai_api_key="sk-test", openai_realtime_url=fake.url,
-    ) as bridge:  # fmt: skip
+        tmp_path,
+        redis_url,
+        stream_name,
+        monkeypatch,
+        engine="openai",
+        openai_api_key="sk-test",
+        openai_realtime_url=fake.url,
+    ) as bridge:
         sid = "CA" + uuid.uuid4().hex
         bridge.twilio.calls.add(sid)
         c = TwilioCaller(bridge.base, TOKEN, sid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,8 +14,8 @@ from hypothesis import strategies as st
 from bridge.engines.openai import protocol as p
 
 
-def update(**overrides: object) -> dict:
-    args = dict(
+def update(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(
         model="gpt-realtime",
         instructions="Be brief.",
         voice="marin",
@@ -24,7 +25,7 @@ def update(**overrides: object) -> dict:
         turn="endpointer",
         transcription_model="gpt-4o-mini-transcribe",
     )
-    return p.session_update(**{**args, **overrides})  # type: ignore[arg-type]
+    return p.session_update(**{**args, **overrides})
 
 
 def test_session_update_is_the_ga_shape() -> None:

@@ -176,4 +176,4 @@ def test_odd_audio_from_the_server_is_trimmed_not_fatal() -> None:
                 }
             )
         )
-    assert session._received_ms.get("i-odd", 0) == 0  # a few samples: under a millisecond
+    assert session._bot.received_ms.get("i-odd", 0) == 0  # a few samples: under a millisecond

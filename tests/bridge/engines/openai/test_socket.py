@@ -32,10 +32,16 @@ class Peer:
 
     def socket(self, url: str, reconnect_s: float = 1.0) -> RealtimeSocket:
         self._socket = RealtimeSocket(
-            f"{url}?model=gpt-realtime", "sk-test", 0.5, reconnect_s, name="test",
-            settings=self.settings, on_message=self.messages.append,
-            on_resumed=self.on_resumed, on_failed=self.failures.append,
-        )  # fmt: skip
+            f"{url}?model=gpt-realtime",
+            "sk-test",
+            0.5,
+            reconnect_s,
+            name="test",
+            settings=self.settings,
+            on_message=self.messages.append,
+            on_resumed=self.on_resumed,
+            on_failed=self.failures.append,
+        )
         return self._socket
 
     def on_resumed(self) -> None:
