@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 CALL_ID_MAX = 64  # calls.id
 NUMBER_MAX = 128  # calls.from_number, calls.to_number
-SEQUENCE_MAX = 10**9  # a carrier's own numbers sit in [10^9, 2 * 10^9) of a call's seqs
+SEQUENCE_MAX = 10**9  # a carrier's callback number: Twilio's count up from 0, far below this
 
 
 def too_long(values: Mapping[str, str], limits: Mapping[str, int]) -> str | None:

@@ -29,6 +29,11 @@ POLICY_VIOLATION = 1008  # RFC 6455, 7.4.1
 T = TypeVar("T")
 
 
+class ProtocolError(ValueError):
+    """One message that breaks the carrier's protocol: skipped, and counted by
+    :meth:`StreamGuard.reject`."""
+
+
 class Broken(Exception):
     """The peer broke the socket's rules: close it, for the reason given."""
 

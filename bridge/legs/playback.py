@@ -4,10 +4,12 @@ Twilio (and Vonage) play the bot's audio from their own buffer. Sending a few
 frames ahead keeps that buffer from running dry when our process is briefly busy;
 the price is that "handed to the carrier" is no longer "heard by the caller". A
 mark sent after a frame is echoed when playback reaches it, so the echoes, plus
-the caller's own stream as the clock in between, say how much was heard: that is
-what a barge-in truncates the bot's words to. After a `clear` the carrier echoes
-every pending mark although nothing more was played, so marks carry a generation
-and echoes of an older one are ignored.
+the caller's own stream as the clock in between, say how much was heard; on a
+barge-in :meth:`PlaybackTracker.clear` answers the carrier's part of the question,
+the milliseconds sent but never heard, and ``bridge.conversation.heard`` takes them
+off the bot's words. After a `clear` the carrier echoes every pending mark although
+nothing more was played, so marks carry a generation and echoes of an older one are
+ignored.
 
 Pure bookkeeping, no I/O: the leg asks :meth:`room` how many frames to send on
 each caller frame, tells :meth:`sent` about each message, and sends the mark it returns.

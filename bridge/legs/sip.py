@@ -240,9 +240,9 @@ class SipService:
         self.inbox: FrameInbox | None = None
         self.agent: SipAgent | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        registrar = settings.sip_registrar
+        registrar = settings.sip.registrar
         self.transfers = TransferPlan(
-            bridged=settings.sip_transfer == "bridged",
+            bridged=settings.sip.transfer == "bridged",
             queues=dict(settings.queue_targets),
             trunk_host=registrar_domain(registrar) if registrar else "",
         )
@@ -251,18 +251,18 @@ class SipService:
         s = self.settings
         numbers = frozenset(s.number_flows) if s.number_flows else None
         return SipConfig(
-            port=s.sip_port,
-            bind=s.sip_bind,
-            public_address=s.sip_public_address,
-            allowed_sources=tuple(s.sip_allowed_sources),
+            port=s.sip.port,
+            bind=s.sip.bind,
+            public_address=s.sip.public_address,
+            allowed_sources=tuple(s.sip.allowed_sources),
             numbers=numbers,
-            rtp_timeout_s=s.sip_rtp_timeout_s,
-            rtp_port=s.sip_rtp_port,
-            media_nice=s.sip_media_nice,
+            rtp_timeout_s=s.sip.rtp_timeout_s,
+            rtp_port=s.sip.rtp_port,
+            media_nice=s.sip.media_nice,
             rtp_port_range=RTP_PORTS,
-            registrar=s.sip_registrar,
-            user=s.sip_user,
-            password=s.sip_password.get_secret_value() if s.sip_password else "",
+            registrar=s.sip.registrar,
+            user=s.sip.user,
+            password=s.sip.password.get_secret_value() if s.sip.password else "",
         )
 
     async def start(self, report_as: str | None = "0") -> None:
@@ -347,7 +347,7 @@ async def call_out(
     agent = SipAgent(config, lambda call: 603)  # this agent only calls out
     await asyncio.to_thread(agent.start)
     try:
-        call = SipCall(agent, -1, caller=settings.sip_user, dialled=uri_user(uri), source="")
+        call = SipCall(agent, -1, caller=settings.sip.user, dialled=uri_user(uri), source="")
         leg = SipLeg(call, loop)
         answered = asyncio.Event()
         call.on_answered = lambda: loop.call_soon_threadsafe(answered.set)

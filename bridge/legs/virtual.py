@@ -25,12 +25,12 @@ from bridge.conversation.lookups import LookupFn
 from bridge.conversation.runtime import CallRuntime
 from bridge.engines.base import I16, SpeechEngine
 from bridge.events.schema import Envelope
+from bridge.store.wav_files import StereoRecorder
 from flows.interpreter import Transfer
 from flows.model import Flow
 from media.endpoint import EndpointConfig
 from media.format import FRAME_MS, HOUSE_FRAME, HOUSE_RATE
 from media.line import phone_line
-from media.recorder import StereoRecorder
 
 __all__ = ["HangUp", "Keys", "Silence", "Speak", "Step", "VirtualLeg", "phone_line", "run_call"]
 
@@ -94,76 +94,26 @@ class VirtualLeg:
 
     async def run(self, runtime: CallRuntime) -> None:
         recorder = StereoRecorder(self.record) if self.record else None
-        steps = list(self.script)
-        playing: I16 | None = None
-        pos = 0
-        waited = 0  # frames the current step has waited for its moment
-        bot_since = 0  # frames the bot has been talking
-        done_for = 0  # frames the bot has waited since the script ran out
-        silence = np.zeros(HOUSE_FRAME, np.int16)
+        caller = _Caller(list(self.script), self.noise_dbfs)
         started = time.monotonic()
-        noise = np.random.default_rng(7) if self.noise_dbfs is not None else None
-        noise_rms = 32768 * 10 ** ((self.noise_dbfs or 0) / 20)
         try:
             for tick in range(self.max_ms // FRAME_MS):
                 if runtime.ended.is_set():
                     break
-                if self.realtime:
-                    delay = started + tick * FRAME_MS / 1000 - time.monotonic()
-                    if delay > 0 and await _ready_within(runtime.audio_ready, delay):
-                        # Like a carrier's WebSocket leg, the line takes the bot's first
-                        # frame the moment it is ready; its frame clock moves to it.
-                        started = time.monotonic() - tick * FRAME_MS / 1000
-                else:
-                    await runtime.settle()
-                runtime.audio_ready.clear()
-                bot_since = bot_since + 1 if runtime.speaking else 0
-                frame = silence
-                if playing is not None:
-                    frame = playing[pos : pos + HOUSE_FRAME]
-                    pos += HOUSE_FRAME
-                    if pos >= len(playing):
-                        playing = None
-                    if len(frame) < HOUSE_FRAME:
-                        frame = np.concatenate([frame, silence[len(frame) :]])
-                elif steps:
-                    step = steps[0]
-                    ready = runtime.awaiting_caller or (runtime.bridged and not runtime.in_speech)
-                    waited = waited + 1 if ready else 0
-                    if isinstance(step, Speak) and step.barge_in_after_ms is not None:
-                        if bot_since * FRAME_MS >= step.barge_in_after_ms:
-                            playing, pos = step.audio, 0
-                            steps.pop(0)
-                    elif isinstance(step, HangUp):
-                        steps.pop(0)
-                        runtime.caller_hung_up()
-                        break
-                    elif waited * FRAME_MS >= GAP_MS:
-                        steps.pop(0)
-                        waited = 0
-                        if isinstance(step, Speak):
-                            playing, pos = step.audio, 0
-                        elif isinstance(step, Keys):
-                            for key in step.digits:
-                                runtime.dtmf(key)
-                        elif isinstance(step, Silence):
-                            playing, pos = np.zeros(step.ms * HOUSE_RATE // 1000, np.int16), 0
-                if noise is not None:
-                    frame = np.clip(
-                        frame + noise.standard_normal(HOUSE_FRAME) * noise_rms, -32768, 32767
-                    ).astype(np.int16)
+                started = await _next_tick(runtime, self.realtime, tick, started)
+                frame = caller.frame(runtime)
+                if frame is None:  # the script hangs up
+                    runtime.caller_hung_up()
+                    break
                 runtime.caller_frame(frame)
                 bot = runtime.bot_frame()
                 self.caller_audio.append(frame)
-                self.bot_audio.append(bot if bot is not None else silence)
+                self.bot_audio.append(bot if bot is not None else caller.silence)
                 if recorder is not None:
                     recorder.write(frame, bot)
-                if not steps and playing is None and self.hang_up_when_done:
-                    idle = runtime.awaiting_caller or (runtime.bridged and not runtime.in_speech)
-                    done_for = done_for + 1 if idle else 0
-                    if done_for * FRAME_MS >= GAP_MS:  # the caller has nothing more to say
-                        runtime.caller_hung_up()
-                        break
+                if self.hang_up_when_done and caller.done(runtime):
+                    runtime.caller_hung_up()
+                    break
             else:
                 runtime.caller_hung_up()
         finally:
@@ -173,6 +123,97 @@ class VirtualLeg:
     @property
     def bot_pcm(self) -> I16:
         return np.concatenate(self.bot_audio) if self.bot_audio else np.zeros(0, np.int16)
+
+
+def _caller_may_speak(runtime: CallRuntime) -> bool:
+    """The bot waits for the caller, or (after a transfer) nobody is speaking."""
+    return runtime.awaiting_caller or (runtime.bridged and not runtime.in_speech)
+
+
+class _Caller:
+    """The scripted caller, one 20 ms frame at a time."""
+
+    def __init__(self, steps: list[Step], noise_dbfs: float | None) -> None:
+        self.steps = steps
+        self.silence = np.zeros(HOUSE_FRAME, np.int16)
+        self.playing: I16 | None = None
+        self.pos = 0
+        self.waited = 0  # frames the current step has waited for its moment
+        self.bot_since = 0  # frames the bot has been talking
+        self.done_for = 0  # frames the bot has waited since the script ran out
+        self.noise = np.random.default_rng(7) if noise_dbfs is not None else None
+        self.noise_rms = 32768 * 10 ** ((noise_dbfs or 0) / 20)
+
+    def frame(self, runtime: CallRuntime) -> I16 | None:
+        """The caller's next frame; None when the script hangs up."""
+        self.bot_since = self.bot_since + 1 if runtime.speaking else 0
+        frame = self.silence  # a step taken now starts with the next frame
+        if self.playing is not None:
+            frame = self._played()
+        elif self.steps and not self._step(runtime):
+            return None
+        if self.noise is not None:
+            noise = self.noise.standard_normal(HOUSE_FRAME) * self.noise_rms
+            frame = np.clip(frame + noise, -32768, 32767).astype(np.int16)
+        return frame
+
+    def _played(self) -> I16:
+        assert self.playing is not None
+        frame = self.playing[self.pos : self.pos + HOUSE_FRAME]
+        self.pos += HOUSE_FRAME
+        if self.pos >= len(self.playing):
+            self.playing = None
+        if len(frame) < HOUSE_FRAME:
+            frame = np.concatenate([frame, self.silence[len(frame) :]])
+        return frame
+
+    def _play(self, audio: I16) -> None:
+        self.playing, self.pos = audio, 0
+
+    def _step(self, runtime: CallRuntime) -> bool:
+        """Take the next step if its moment has come; False for a hang-up."""
+        step = self.steps[0]
+        self.waited = self.waited + 1 if _caller_may_speak(runtime) else 0
+        if isinstance(step, Speak) and step.barge_in_after_ms is not None:
+            if self.bot_since * FRAME_MS >= step.barge_in_after_ms:
+                self._play(step.audio)
+                self.steps.pop(0)
+        elif isinstance(step, HangUp):
+            self.steps.pop(0)
+            return False
+        elif self.waited * FRAME_MS >= GAP_MS:
+            self.steps.pop(0)
+            self.waited = 0
+            if isinstance(step, Speak):
+                self._play(step.audio)
+            elif isinstance(step, Keys):
+                for key in step.digits:
+                    runtime.dtmf(key)
+            elif isinstance(step, Silence):
+                self._play(np.zeros(step.ms * HOUSE_RATE // 1000, np.int16))
+        return True
+
+    def done(self, runtime: CallRuntime) -> bool:
+        """The script has run out and the bot has waited a caller's pause since."""
+        if self.steps or self.playing is not None:
+            return False
+        self.done_for = self.done_for + 1 if _caller_may_speak(runtime) else 0
+        return self.done_for * FRAME_MS >= GAP_MS
+
+
+async def _next_tick(runtime: CallRuntime, realtime: bool, tick: int, started: float) -> float:
+    """Wait for the tick's moment: on a virtual clock, until the bridge's work is done;
+    in real time, its 20 ms slot. Returns when the frame clock started."""
+    if realtime:
+        delay = started + tick * FRAME_MS / 1000 - time.monotonic()
+        if delay > 0 and await _ready_within(runtime.audio_ready, delay):
+            # Like a carrier's WebSocket leg, the line takes the bot's first frame the
+            # moment it is ready; its frame clock moves to it.
+            started = time.monotonic() - tick * FRAME_MS / 1000
+    else:
+        await runtime.settle()
+    runtime.audio_ready.clear()
+    return started
 
 
 async def _ready_within(event: asyncio.Event, seconds: float) -> bool:

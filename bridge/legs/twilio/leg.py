@@ -1,35 +1,45 @@
 """One Twilio call: the bidirectional Media Stream bridged to a CallRuntime.
 
-Caller audio (mu-law 8 kHz, ~50 messages a second) becomes 20 ms house frames;
-for each caller frame one bot frame is sent back, so Twilio's buffer stays a frame
-deep and `clear` silences the caller's line at once. Twilio sends media all
-through the call, silence included, which makes the caller's stream the call's
-clock. Hang-up and transfer go through the REST API.
+Caller audio (mu-law 8 kHz, ~50 messages a second) becomes 20 ms frames; for each
+caller frame the bot's audio goes back to keep Twilio's buffer a few frames deep
+(:mod:`bridge.legs.playback`), so `clear` silences the caller's line at once. Twilio
+sends media all through the call, silence included, which makes the caller's stream
+the call's clock. Transfer goes through the REST API; hang-up needs none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from dataclasses import dataclass
 
-import structlog
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import WebSocket
 from twilio.twiml.voice_response import Dial, Start, VoiceResponse
 
 from bridge import logs
-from bridge.conversation.runtime import CallRuntime
-from bridge.legs.guard import POLICY_VIOLATION, PROTOCOL_ERROR, Broken, StreamGuard
-from bridge.legs.playback import BATCH, PlaybackTracker, start_when_ready
+from bridge.conversation.service import CallService
+from bridge.legs.playback import BATCH, PlaybackTracker
+from bridge.legs.tokens import Tokens
 from bridge.legs.twilio import protocol as tp
+from bridge.legs.twilio.rest import TwilioRest
+from bridge.legs.websocket import CallLeg
 from flows.interpreter import Transfer
 from media.format import FRAME_MS
 from media.line_codec import LineCodec
 
 log = logs.get_logger(__name__)
-FRAME = 160  # bytes of mu-law in 20 ms
 FORK_WAIT_S = 30.0  # after a transfer, how long the listen-only fork may take to connect
 CLOSE_GRACE_S = 0.1  # beyond what Twilio holds unplayed: the network's share
+
+
+@dataclass(frozen=True)
+class TwilioDeps:
+    """What a Twilio stream and its fork use, handed over by the routes."""
+
+    calls: CallService
+    tokens: Tokens  # one-time tokens the webhooks issued
+    rest: TwilioRest
+    fork_url: str  # where Twilio opens the listen-only fork after a transfer
+    forks: set[str]  # calls whose listen-only fork is connected
 
 
 def transfer_twiml(target: Transfer, fork_url: str | None, token: str) -> str:
@@ -51,110 +61,51 @@ def transfer_twiml(target: Transfer, fork_url: str | None, token: str) -> str:
     return str(r)
 
 
-class TwilioLeg:
-    def __init__(self, ws: WebSocket, app_state: Any) -> None:
-        self.ws = ws
-        self.state = app_state
+class TwilioLeg(CallLeg):
+    carrier = "twilio"
+
+    def __init__(self, ws: WebSocket, deps: TwilioDeps) -> None:
+        super().__init__(ws, LineCodec("pcmu", 8000))
+        self.deps = deps
         self.stream_sid = ""
         self.call_sid = ""
-        self.runtime: CallRuntime | None = None
-        self.line = LineCodec("pcmu", 8000)
-        self._buf = b""
-        self.guard = StreamGuard("twilio")
         self.playback = PlaybackTracker()
         self._sending = False
-        self._starter: asyncio.Task[None] | None = None
-        self.transferred = False
-        self.ended_by_us = False  # the flow hung up: the socket's close is ours, not the caller's
+
+    def _ids(self) -> dict[str, str]:
+        return {"call_sid": self.call_sid}
 
     # -- LegControl -------------------------------------------------------------------
 
     def clear(self) -> int:
         if self.stream_sid:
-            asyncio.get_running_loop().create_task(self._send(tp.clear(self.stream_sid)))
+            asyncio.get_running_loop().create_task(self._send_text(tp.clear(self.stream_sid)))
         return self.playback.clear()
 
     async def transfer(self, target: Transfer) -> bool:
-        token = self.state.twilio_tokens.issue(self.call_sid, fork_of=self.call_sid)
-        twiml = transfer_twiml(target, self.state.twilio_urls.fork, token)
-        ok = await self.state.twilio_rest.update(self.call_sid, twiml=twiml)
-        self.transferred = ok
-        return ok
+        token = self.deps.tokens.issue(self.call_sid, fork_of=self.call_sid)
+        twiml = transfer_twiml(target, self.deps.fork_url, token)
+        self.transferred = await self.deps.rest.update(self.call_sid, twiml=twiml)
+        return self.transferred
 
-    async def hangup(self) -> None:
-        """End the call without Twilio's REST API (it may be unreachable): the stream's
-        TwiML goes on to ``<Hangup/>`` once the socket closes. What Twilio still holds
-        of the last words (a few frames ahead) plays first."""
-        self.ended_by_us = True
-        await asyncio.sleep(self.playback.queued_frames * FRAME_MS / 1000 + CLOSE_GRACE_S)
-        with contextlib.suppress(RuntimeError):  # the caller may be gone already
-            await self.ws.close()
+    def _unplayed_s(self) -> float:
+        """The stream's TwiML goes on to ``<Hangup/>`` once the socket closes: what Twilio
+        still holds (a few frames ahead) plays first."""
+        return self.playback.queued_frames * FRAME_MS / 1000 + CLOSE_GRACE_S
 
     # -- the stream -------------------------------------------------------------------
 
-    async def _send(self, text: str) -> None:
-        # No lock: the server writes each message whole before the await returns, so
-        # a `clear` from the barge-in task cannot split a media message.
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the caller may be gone
-            await self.ws.send_text(text)
-
-    async def run(self) -> None:
-        reason = "caller_hangup"
-        try:
-            while True:
-                try:
-                    raw = await self.guard.receive(self.ws.receive_text())
-                except WebSocketDisconnect:
-                    break
-                except KeyError:  # a binary frame: Twilio never sends one
-                    self._reject("binary frame")
-                    continue
-                try:
-                    msg = tp.parse(raw)
-                except tp.ProtocolError as exc:
-                    self._reject(str(exc))
-                    continue
-                if not await self._handle(msg):
-                    break
-        except Broken as broken:
-            self.guard.closing(broken, call_sid=self.call_sid)
-            reason = PROTOCOL_ERROR
-            with contextlib.suppress(RuntimeError):
-                await self.ws.close(code=POLICY_VIOLATION)
-        finally:
-            if self._starter is not None:
-                self._starter.cancel()
-            runtime = self.runtime
-            if runtime is not None and not self.transferred and not self.ended_by_us:
-                runtime.caller_hung_up(reason)
-            elif runtime is not None:  # the listen-only fork takes over; if it never comes, end
-                forks = self.state.twilio_forks
-                asyncio.get_running_loop().call_later(
-                    FORK_WAIT_S,
-                    lambda: None if runtime.call_id in forks else runtime.caller_hung_up(),
-                )
-
-    def _reject(self, why: str) -> None:
-        self.guard.reject(why, call_sid=self.call_sid)
-
-    async def _handle(self, msg: tp.Message) -> bool:
-        match msg:
+    async def _text(self, text: str) -> bool:
+        match tp.parse(text):
             case tp.Start() if self.runtime is not None:
                 self._reject("a second start on a stream that carries a call")
-            case tp.Start():
+            case tp.Start() as msg:
                 return await self._start(msg)
-            case tp.Media():
-                if self.runtime is not None:
-                    try:
-                        audio = msg.audio()
-                    except tp.ProtocolError as exc:
-                        self._reject(str(exc))
-                        return True
-                    await self._caller_audio(audio)
-            case tp.Dtmf():
-                if self.runtime is not None:
-                    self.runtime.dtmf(msg.dtmf.digit)
-            case tp.Mark():
+            case tp.Media() as msg if self.runtime is not None:
+                await self._feed(msg.audio())
+            case tp.Dtmf() as msg if self.runtime is not None:
+                self.runtime.dtmf(msg.dtmf.digit)
+            case tp.Mark() as msg:
                 self.playback.echoed(msg.mark.name)
             case tp.Stop():
                 return False
@@ -166,36 +117,21 @@ class TwilioLeg:
         if (fmt.encoding, fmt.sampleRate, fmt.channels) != ("audio/x-mulaw", 8000, 1):
             log.warning("twilio stream refused: unexpected audio format", format=fmt.model_dump())
             return False
-        pending = self.state.twilio_tokens.redeem(info.customParameters.get("token", ""))
+        pending = self.deps.tokens.redeem(info.customParameters.get("token", ""))
         if pending is None or pending.call_sid != info.callSid:
             log.warning("twilio stream refused: unknown or reused token", call_sid=info.callSid)
             return False
         self.stream_sid, self.call_sid = info.streamSid, info.callSid
-        self.guard.started = True
-        structlog.contextvars.bind_contextvars(call_id=info.callSid)  # this task's log lines
-        self.runtime = await self.state.call_service.start(
-            self,
-            carrier="twilio",
-            caller=pending.caller,
-            dialled=pending.dialled,
-            call_id=info.callSid,
-            line=self.line,
-        )
-        self._starter = asyncio.get_running_loop().create_task(
-            start_when_ready(self.runtime.audio_ready, self._send_bot)
-        )
+        await self._begin(self.deps.calls, info.callSid, pending)
         return True
 
-    async def _caller_audio(self, audio: bytes) -> None:
-        runtime = self.runtime
-        assert runtime is not None
-        self._buf += audio
-        playback = self.playback
-        while len(self._buf) >= FRAME:
-            chunk, self._buf = self._buf[:FRAME], self._buf[FRAME:]
-            playback.tick()
-            runtime.caller_line(chunk)
-            await self._send_bot()
+    async def _frame(self, chunk: bytes) -> None:
+        self.playback.tick()
+        await super()._frame(chunk)
+        await self._send_bot()
+
+    async def _bot_ready(self) -> None:
+        await self._send_bot()
 
     async def _send_bot(self) -> None:
         # Keep Twilio a few frames ahead (its buffer rides out a busy moment here), two
@@ -214,9 +150,23 @@ class TwilioLeg:
                     break
                 frames.append(bot)
             if frames:
-                await self._send(tp.media(self.stream_sid, b"".join(frames)))
+                await self._send_text(tp.media(self.stream_sid, b"".join(frames)))
                 mark = playback.sent(len(frames))
                 if mark is not None:
-                    await self._send(tp.mark(self.stream_sid, mark))
+                    await self._send_text(tp.mark(self.stream_sid, mark))
         finally:
             self._sending = False
+
+    async def _closed(self, reason: str) -> None:
+        await super()._closed(reason)
+        runtime = self.runtime
+        if runtime is None:
+            return
+        if not self.transferred and not self.ended_by_us:
+            runtime.caller_hung_up(reason)
+            return
+        # The listen-only fork takes over; if it never comes, the call ends.
+        forks = self.deps.forks
+        asyncio.get_running_loop().call_later(
+            FORK_WAIT_S, lambda: None if runtime.call_id in forks else runtime.caller_hung_up()
+        )

@@ -3,7 +3,7 @@
 Everything Twilio sends is a JSON text frame with an ``event``; numbers arrive as
 strings. :func:`parse` returns a typed message or raises :class:`ProtocolError`
 (malformed JSON, an unknown event, a payload that is not base64 or too large),
-which the leg logs and skips: one bad frame never ends a call.
+which the leg's guard logs and skips: one bad frame never ends a call.
 """
 
 from __future__ import annotations
@@ -16,11 +16,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from bridge.legs.guard import ProtocolError
+
+__all__ = [
+    "FRAME",
+    "MAX_PAYLOAD",
+    "Connected",
+    "Dtmf",
+    "Mark",
+    "Media",
+    "Message",
+    "ProtocolError",
+    "Start",
+    "Stop",
+    "clear",
+    "mark",
+    "media",
+    "parse",
+]
+
+FRAME = 160  # bytes of mu-law in 20 ms
 MAX_PAYLOAD = 16_000  # bytes of mu-law in one media message: 2 s, far above the 160 sent
-
-
-class ProtocolError(ValueError):
-    pass
 
 
 class _Msg(BaseModel):

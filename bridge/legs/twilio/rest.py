@@ -16,22 +16,25 @@ log = logs.get_logger(__name__)
 class TwilioRest:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.account_sid = settings.twilio_account_sid or ""
+        self.account_sid = settings.twilio.account_sid or ""
         self._client: Client | None = None
+        self._http: AsyncTwilioHttpClient | None = None  # the client's: ours to close
 
     @property
     def client(self) -> Client | None:
         """Made on first use: its aiohttp session belongs to the running event loop."""
-        token = self.settings.twilio_auth_token
+        token = self.settings.twilio.auth_token
         if self._client is None and self.account_sid and token is not None:
-            self._client = Client(self.account_sid, token.get_secret_value(),
-                                  http_client=AsyncTwilioHttpClient())  # fmt: skip
-            self._client.api.base_url = self.settings.twilio_api_url  # a test server in tests
+            self._http = AsyncTwilioHttpClient()
+            self._client = Client(
+                self.account_sid, token.get_secret_value(), http_client=self._http
+            )
+            self._client.api.base_url = self.settings.twilio.api_url  # a test server in tests
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.http_client.close()  # type: ignore[attr-defined]
+        if self._http is not None:
+            await self._http.close()
 
     async def update(
         self, call_sid: str, *, twiml: str | None = None, status: str | None = None
@@ -43,11 +46,7 @@ class TwilioRest:
             return False
         kwargs = {k: v for k, v in (("twiml", twiml), ("status", status)) if v is not None}
         try:
-            await (
-                self.client.api.v2010.accounts(self.account_sid)
-                .calls(call_sid)
-                .update_async(**kwargs)
-            )
+            await client.api.v2010.accounts(self.account_sid).calls(call_sid).update_async(**kwargs)
         except TwilioRestException as exc:
             if exc.status == 404 and exc.code == 20404:
                 return True  # the call is already over

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, WebSocket
-from twilio.request_validator import RequestValidator
+from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from bridge import logs
 from bridge.events.schema import CarrierStatus, utcnow
-from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, SEQUENCE_MAX, sequence_number, too_long
+from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, sequence_number, too_long
 from bridge.legs.twilio.fork import ForkLeg
-from bridge.legs.twilio.leg import TwilioLeg
+from bridge.legs.twilio.leg import TwilioDeps, TwilioLeg
+from bridge.legs.twilio.signature import form, twilio_signed
 from bridge.process.calls import Draining
-from bridge.settings import Settings
 
 log = logs.get_logger(__name__)
 router = APIRouter(prefix="/twilio", tags=["twilio"])
@@ -53,35 +52,30 @@ class Urls:
         )
 
 
-def _validator(settings: Settings) -> RequestValidator | None:
-    token = settings.twilio_auth_token
-    return RequestValidator(token.get_secret_value()) if token is not None else None
+def twilio_deps(ws: WebSocket) -> TwilioDeps:
+    """What the app holds for Twilio's legs, looked up per socket."""
+    state = ws.app.state
+    return TwilioDeps(
+        calls=state.call_service,
+        tokens=state.twilio_tokens,
+        rest=state.twilio_rest,
+        fork_url=state.twilio_urls.fork,
+        forks=state.twilio_forks,
+    )
 
 
-def _signed(request: Request | WebSocket, url: str, params: dict[str, Any]) -> bool:
-    validator = _validator(request.app.state.services.settings)
-    signature = request.headers.get("x-twilio-signature", "")
-    if validator is None:
-        log.error("twilio request refused: CALLBRIDGE_TWILIO_AUTH_TOKEN is not set")
-        return False
-    if not signature or not validator.validate(url, params, signature):
-        client = request.client.host if request.client else "?"
-        log.warning("twilio request refused: bad signature", url=url, client=client)
-        return False
-    return True
+Deps = Annotated[TwilioDeps, Depends(twilio_deps)]
 
 
 def _xml(twiml: VoiceResponse) -> Response:
     return Response(str(twiml), media_type="application/xml")
 
 
-@router.post("/voice")
+@router.post("/voice", dependencies=[Depends(twilio_signed("voice"))])
 async def voice(request: Request) -> Response:
     state = request.app.state
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    if not _signed(request, state.twilio_urls.voice, form):
-        return Response("forbidden", status_code=403)
-    if why := too_long(form, {"CallSid": CALL_ID_MAX, "From": NUMBER_MAX, "To": NUMBER_MAX}):
+    fields = await form(request)
+    if why := too_long(fields, {"CallSid": CALL_ID_MAX, "From": NUMBER_MAX, "To": NUMBER_MAX}):
         log.warning("twilio call refused", reason=why)
         return Response(why, status_code=400)
     r = VoiceResponse()
@@ -90,7 +84,7 @@ async def voice(request: Request) -> Response:
         r.hangup()
         return _xml(r)
     token = state.twilio_tokens.issue(
-        form.get("CallSid", ""), form.get("From", ""), form.get("To", "")
+        fields.get("CallSid", ""), fields.get("From", ""), fields.get("To", "")
     )
     connect = Connect()
     connect.stream(url=state.twilio_urls.stream).parameter(name="token", value=token)
@@ -99,44 +93,38 @@ async def voice(request: Request) -> Response:
     return _xml(r)
 
 
-@router.post("/status")
+@router.post("/status", dependencies=[Depends(twilio_signed("status"))])
 async def status(request: Request) -> Response:
     state = request.app.state
-    form = {k: str(v) for k, v in (await request.form()).items()}
-    if not _signed(request, state.twilio_urls.status, form):
-        return Response("forbidden", status_code=403)
-    call_sid = form.get("CallSid", "")
+    fields = await form(request)
+    call_sid = fields.get("CallSid", "")
     if not call_sid or len(call_sid) > CALL_ID_MAX:
         return Response("CallSid missing or too long", status_code=400)
     # Twilio retries callbacks: its own sequence number keeps the event idempotent.
-    number = sequence_number(form.get("SequenceNumber", ""))
+    number = sequence_number(fields.get("SequenceNumber", ""))
     if number is None:
         log.warning("twilio status refused: bad SequenceNumber", call_sid=call_sid)
         return Response("SequenceNumber must be a number under 10^9", status_code=400)
-    seq = SEQUENCE_MAX + number
-    duration = form.get("CallDuration")
+    duration = fields.get("CallDuration")
     state.services.events.publish(
         CarrierStatus(
             call_id=call_sid,
-            seq=seq,
+            source="carrier",
+            seq=number,
             ts=utcnow(),
             carrier="twilio",
-            status=form.get("CallStatus", ""),
+            status=fields.get("CallStatus", ""),
             duration_s=int(duration) if duration and duration.isdigit() else None,
         )
     )
     return Response(status_code=204)
 
 
-@router.websocket("/stream")
-async def stream(ws: WebSocket) -> None:
-    state = ws.app.state
-    if not _signed(ws, state.twilio_urls.stream, {}):
-        await ws.close(code=1008)  # before accept: the handshake gets 403
-        return
+@router.websocket("/stream", dependencies=[Depends(twilio_signed("stream"))])
+async def stream(ws: WebSocket, deps: Deps) -> None:
     await ws.accept()
     try:
-        await TwilioLeg(ws, state).run()
+        await TwilioLeg(ws, deps).run()
     except Draining:
         log.warning("twilio stream refused: draining")
     finally:
@@ -144,11 +132,7 @@ async def stream(ws: WebSocket) -> None:
             await ws.close()
 
 
-@router.websocket("/fork")
-async def fork(ws: WebSocket) -> None:
-    state = ws.app.state
-    if not _signed(ws, state.twilio_urls.fork, {}):
-        await ws.close(code=1008)
-        return
+@router.websocket("/fork", dependencies=[Depends(twilio_signed("fork"))])
+async def fork(ws: WebSocket, deps: Deps) -> None:
     await ws.accept()
-    await ForkLeg(ws, state).run()
+    await ForkLeg(ws, deps).run()

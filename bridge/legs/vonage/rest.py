@@ -4,6 +4,7 @@ ended by closing its socket (see leg.py), which needs no REST."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from vonage import Auth, HttpClientOptions, Vonage
@@ -26,14 +27,14 @@ class VonageRest:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: Vonage | None = None
-        key = settings.vonage_private_key
-        if settings.vonage_application_id and key is not None:
+        key = settings.vonage.private_key
+        if settings.vonage.application_id and key is not None:
             auth = Auth(
-                application_id=settings.vonage_application_id,
+                application_id=settings.vonage.application_id,
                 private_key=_private_key(key.get_secret_value()),
             )
             options = HttpClientOptions(
-                api_host=settings.vonage_api_host, max_retries=0, timeout=10
+                api_host=settings.vonage.api_host, max_retries=0, timeout=10
             )
             self.client = Vonage(auth, options)
 
@@ -67,9 +68,9 @@ class VonageRest:
             return False
         return await self._call(self.client.voice.transfer_call_ncco, call_uuid, [connect])
 
-    async def _call(self, fn: object, *args: object) -> bool:
+    async def _call(self, fn: Callable[..., object], *args: object) -> bool:
         try:
-            await asyncio.to_thread(fn, *args)  # type: ignore[arg-type]
+            await asyncio.to_thread(fn, *args)
         except Exception as exc:  # the SDK raises its own HTTP errors; the flow branches on False
             log.warning("vonage REST failed", error=type(exc).__name__, detail=str(exc)[:200])
             return False

@@ -11,62 +11,41 @@ from __future__ import annotations
 import contextlib
 import json
 import zlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 
 from bridge import logs
 from bridge.events.schema import CarrierStatus, utcnow
 from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, too_long
-from bridge.legs.vonage.leg import VonageLeg
-from bridge.legs.vonage.signature import first_use, token_id, verify
+from bridge.legs.vonage.leg import VonageDeps, VonageLeg
+from bridge.legs.vonage.signature import vonage_signed
 from bridge.process.calls import Draining
 
 log = logs.get_logger(__name__)
-router = APIRouter(prefix="/vonage", tags=["vonage"])
+# Every route, webhook or socket, is signed by Vonage (signature.py).
+router = APIRouter(prefix="/vonage", tags=["vonage"], dependencies=[Depends(vonage_signed)])
 
 
-def _secret(state: Any) -> str:
-    secret = state.services.settings.vonage_signature_secret
-    return secret.get_secret_value() if secret is not None else ""
+def vonage_deps(ws: WebSocket) -> VonageDeps:
+    """What the app holds for Vonage's legs, looked up per socket."""
+    state = ws.app.state
+    return VonageDeps(calls=state.call_service, tokens=state.vonage_tokens, rest=state.vonage_rest)
 
 
-async def _signed(request: Request | WebSocket, body: bytes | None) -> bool:
-    """A fresh, once-used Vonage signature meant for this request (see signature.py)."""
-    secret = _secret(request.app.state)
-    if not secret:
-        log.error("vonage request refused: CALLBRIDGE_VONAGE_SIGNATURE_SECRET is not set")
-        return False
-    authorization = request.headers.get("authorization", "")
-    why = verify(authorization, body, secret)
-    if not why:
-        use = "socket" if body is None else "webhook"
-        jti = f"{use}:{token_id(authorization)}"
-        if not await first_use(request.app.state.services.redis, jti):
-            why = "token already used (a replay)"
-    if why:
-        client = request.client.host if request.client else "?"
-        log.warning("vonage request refused", reason=why, path=request.url.path, client=client)
-        return False
-    return True
-
-
-async def _json_body(request: Request) -> tuple[bytes, dict[str, Any] | None]:
-    raw = await request.body()
+async def _json_body(request: Request) -> dict[str, Any] | None:
     try:
-        data = json.loads(raw)
+        data = json.loads(await request.body())
     except json.JSONDecodeError:
-        return raw, None
-    return raw, data if isinstance(data, dict) else None
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @router.post("/answer")
 async def answer(request: Request) -> Response:
     state = request.app.state
-    raw, data = await _json_body(request)
-    if not await _signed(request, raw):
-        return Response("forbidden", status_code=403)
+    data = await _json_body(request)
     if data is None:
         return Response("a JSON object body is expected", status_code=400)
     values = {k: str(data.get(k, "")) for k in ("uuid", "from", "to")}
@@ -109,18 +88,17 @@ async def answer(request: Request) -> Response:
 @router.post("/events")
 async def events(request: Request) -> Response:
     state = request.app.state
-    raw, data = await _json_body(request)
-    if not await _signed(request, raw):
-        return Response("forbidden", status_code=403)
+    data = await _json_body(request)
     if data is None or not data.get("uuid") or not data.get("status"):
         return Response("uuid and status are expected", status_code=400)
-    # Vonage retries: the same report must be the same event (call_id, seq).
+    # Vonage retries: the same report must be the same event (call_id, source, seq).
     key = f"{data['status']}|{data.get('timestamp', '')}".encode()
     duration = data.get("duration")
     state.services.events.publish(
         CarrierStatus(
             call_id=str(data["uuid"])[:64],
-            seq=1_000_000_000 + zlib.crc32(key) % 1_000_000_000,
+            source="carrier",
+            seq=zlib.crc32(key),
             ts=utcnow(),
             carrier="vonage",
             status=str(data["status"]),
@@ -131,13 +109,10 @@ async def events(request: Request) -> Response:
 
 
 @router.websocket("/ws")
-async def socket(ws: WebSocket) -> None:
-    if not await _signed(ws, None):
-        await ws.close(code=1008)  # before accept: the handshake gets 403
-        return
+async def socket(ws: WebSocket, deps: Annotated[VonageDeps, Depends(vonage_deps)]) -> None:
     await ws.accept()
     try:
-        await VonageLeg(ws, ws.app.state).run()
+        await VonageLeg(ws, deps).run()
     except Draining:
         log.warning("vonage socket refused: draining")
     finally:

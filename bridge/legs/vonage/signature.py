@@ -7,7 +7,8 @@ for ever. So a token must also be fresh (issued within :data:`MAX_AGE_S`, and no
 expired if it says when), used once (its `jti` is remembered in Redis for as long as
 it could pass the age check, so every bridge sharing that Redis refuses a replay),
 and meant for what it is presented to: a socket's handshake has no body, so a token
-that hashes one was minted for a webhook.
+that hashes one was minted for a webhook. :func:`vonage_signed` puts it all in
+front of every Vonage route, as a FastAPI dependency.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from typing import Any
 
 import jwt
 import redis.asyncio as aioredis
+from fastapi import Request
 from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
 
 from bridge import logs
+from bridge.legs.signed import client, refused
 
 log = logs.get_logger(__name__)
 
@@ -85,3 +89,23 @@ async def first_use(redis: aioredis.Redis, jti: str) -> bool:
     except (RedisError, OSError) as exc:
         log.warning("vonage replay check skipped: redis unreachable", error=repr(exc))
         return True
+
+
+async def vonage_signed(conn: HTTPConnection) -> None:
+    """A FastAPI dependency: a fresh, once-used Vonage signature meant for this request
+    (a webhook's body, or a socket's handshake, which has none)."""
+    services = conn.app.state.services
+    secret = services.settings.vonage.signature_secret
+    if secret is None or not secret.get_secret_value():
+        log.error("vonage request refused: CALLBRIDGE_VONAGE_SIGNATURE_SECRET is not set")
+        raise refused(conn)
+    body = await conn.body() if isinstance(conn, Request) else None
+    authorization = conn.headers.get("authorization", "")
+    why = verify(authorization, body, secret.get_secret_value())
+    if not why:
+        use = "socket" if body is None else "webhook"
+        if not await first_use(services.redis, f"{use}:{token_id(authorization)}"):
+            why = "token already used (a replay)"
+    if why:
+        log.warning("vonage request refused", reason=why, path=conn.url.path, client=client(conn))
+        raise refused(conn)

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 
 from bridge.settings import Settings
 from bridge.web.app import create_app
+from harness.servers import free_port
 from tests.fakes.twilio_rest import FakeTwilio
 from tests.fakes.vonage_rest import FakeVonage, rsa_key, self_signed
-from tests.servers import free_port
 
 ACCOUNT, TOKEN = "AC" + "1" * 32, "twilio-test-auth-token"
 VONAGE_APP = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
@@ -117,7 +117,7 @@ async def running_bridge(
     fakes = twilio.app()
 
     @fakes.post("/cards/verify")
-    async def verify(body: dict) -> dict:  # type: ignore[type-arg]
+    async def verify(body: dict[str, Any]) -> dict[str, Any]:
         return {"verified": True, "status": "active", "balance": 250}
 
     fake_port, port = free_port(), free_port()
@@ -145,7 +145,7 @@ async def running_bridge(
     server, task = await serve(app, port)
     client = aioredis.Redis.from_url(redis_url)
     yield Bridge(
-        f"http://127.0.0.1:{port}", app, twilio, vonage, client, stream_name, settings.sip_port
+        f"http://127.0.0.1:{port}", app, twilio, vonage, client, stream_name, settings.sip.port
     )
     await client.aclose()
     for s, t in ((server, task), (fake_server, fake_task), (vonage_server, vonage_task)):

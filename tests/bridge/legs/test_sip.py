@@ -17,14 +17,14 @@ from bridge.engines.local.grammar import Constraint, words_of
 from bridge.legs import sip as sip_leg
 from bridge.legs.sip import SipService, TransferPlan
 from bridge.settings import Settings
+from bridge.store.wav_files import load_wav
+from harness.audio import VOICES, synthesize
+from harness.peers import baresip, sipp
+from harness.servers import free_udp_port
 from media.resample import resample_signal
-from media.wav import read_wav
 from sip.probe import options_ping
-from tests.audio import VOICES, synthesize
 from tests.bridge.conversation.calls import engine
 from tests.bridge.legs.conftest import Bridge, running_bridge
-from tests.peers import baresip, sipp
-from tests.servers import free_udp_port
 
 CARDS = Path(__file__).resolve().parents[3] / "flows" / "examples" / "card_services.yaml"
 embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
@@ -110,7 +110,7 @@ async def test_a_peer_that_vanishes_is_hung_up_after_the_rtp_timeout(
     sip_bridge: Bridge, tmp_path: Path
 ) -> None:
     # sipp answers nothing and sends no RTP after the ACK: the bridge must send BYE.
-    timeout_s = sip_bridge.app.state.services.settings.sip_rtp_timeout_s
+    timeout_s = sip_bridge.app.state.services.settings.sip.rtp_timeout_s
     r = await asyncio.to_thread(
         sipp.call,
         tmp_path,
@@ -259,7 +259,7 @@ async def test_a_bridged_transfer_joins_caller_and_agent_and_keeps_transcribing(
         and e["speaker"] == "caller" and e["text"]
     ]  # fmt: skip
     assert after, [e for e in events if e["type"].startswith("transcript")]
-    heard_by_agent = read_wav(sorted((tmp_path / "agent" / "rec").glob("dump-*-dec.wav"))[-1])[0]
+    heard_by_agent = load_wav(sorted((tmp_path / "agent" / "rec").glob("dump-*-dec.wav"))[-1])[0]
     assert loud_seconds(heard_by_agent) >= 1.0  # the caller's second sentence reached the agent
     assert sip_bridge.app.state.services.calls.active == 0
 

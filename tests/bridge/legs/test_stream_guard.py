@@ -15,14 +15,14 @@ import websockets
 from bridge.legs import guard
 from bridge.legs.vonage.leg import VonageLeg
 from bridge.legs.vonage.rest import VonageRest
+from harness.servers import free_port
+from harness.trivial_engine import TrivialEngine
 from media.line_codec import LineCodec
 from tests.bridge.legs.conftest import Bridge
 from tests.bridge.legs.test_twilio import caller as twilio_caller
 from tests.bridge.legs.test_vonage import caller as vonage_caller
 from tests.bridge.legs.twilio_caller import TwilioCaller
 from tests.bridge.legs.vonage_caller import connected, signed
-from tests.fakes.trivial_engine import TrivialEngine
-from tests.servers import free_port
 
 embedded = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
@@ -140,7 +140,7 @@ class Heard:
 
 
 async def test_an_odd_length_vonage_frame_never_shifts_the_samples_after_it() -> None:
-    leg = VonageLeg(ws=None, app_state=None)  # type: ignore[arg-type]
+    leg = VonageLeg(ws=None, deps=None)  # type: ignore[arg-type]
     leg.line = LineCodec("l16", 16000)
     leg.runtime = heard = Heard()  # type: ignore[assignment]
     frame = bytes(range(256)) * 2 + bytes(range(128))  # 640 bytes: 320 samples
@@ -159,7 +159,8 @@ async def test_a_flow_ends_the_call_while_twilios_rest_api_is_unreachable(
     instead of the caller sitting in silence until they give up."""
     bridge.app.state.call_service.engine = TrivialEngine()
     rest = bridge.app.state.twilio_rest
-    away = rest.settings.model_copy(update={"twilio_api_url": f"http://127.0.0.1:{free_port()}"})
+    twilio = rest.settings.twilio.model_copy(update={"api_url": f"http://127.0.0.1:{free_port()}"})
+    away = rest.settings.model_copy(update={"twilio": twilio})
     monkeypatch.setattr(rest, "settings", away)
     c = twilio_caller(bridge)
     twiml = (await c.voice_webhook()).text
@@ -186,9 +187,9 @@ async def test_a_flow_ends_the_call_while_vonages_rest_api_is_unreachable(
     the socket completes the call."""
     bridge.app.state.call_service.engine = TrivialEngine()
     state = bridge.app.state
-    away = state.services.settings.model_copy(
-        update={"vonage_api_host": f"127.0.0.1:{free_port()}"}
-    )
+    settings = state.services.settings
+    vonage = settings.vonage.model_copy(update={"api_host": f"127.0.0.1:{free_port()}"})
+    away = settings.model_copy(update={"vonage": vonage})
     monkeypatch.setattr(state, "vonage_rest", VonageRest(away))
     c = vonage_caller(bridge)
     await c.connect((await c.answer()).json())

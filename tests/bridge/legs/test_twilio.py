@@ -14,12 +14,12 @@ import pytest
 import websockets
 
 from bridge.conversation.recording import recording_path
+from bridge.store.wav_files import load_wav
+from harness.audio import VOICES, synthesize
+from harness.trivial_engine import TrivialEngine
 from media import g711
-from media.wav import read_wav
-from tests.audio import VOICES, synthesize
 from tests.bridge.legs.conftest import Bridge
 from tests.bridge.legs.twilio_caller import TwilioCaller
-from tests.fakes.trivial_engine import TrivialEngine
 
 pytestmark = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 
@@ -69,7 +69,7 @@ async def test_the_recording_is_what_went_over_the_wire(bridge: Bridge, tmp_path
     await c.say(synthesize("hello there", VOICES[1]))
     await c.stop()
     await bridge.events(c.call_sid)
-    stereo, rate = read_wav(recording_path(tmp_path, c.call_sid))
+    stereo, rate = load_wav(recording_path(tmp_path, c.call_sid))
     sent = np.frombuffer(bytes(c.sent_audio), np.uint8)
     assert rate == 8000 and len(stereo) == len(sent)
     assert np.array_equal(stereo[:, 0], g711.ulaw_decode(sent))

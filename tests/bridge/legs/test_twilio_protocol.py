@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -62,8 +63,9 @@ def test_bad_messages_are_protocol_errors(raw: str) -> None:
 def test_bad_payloads_are_protocol_errors() -> None:
     for payload in ("###", base64.b64encode(b"\xff" * (tp.MAX_PAYLOAD + 10)).decode()):
         msg = tp.parse(json.dumps({"event": "media", "media": {"payload": payload}}))
+        assert isinstance(msg, tp.Media)
         with pytest.raises(tp.ProtocolError):
-            msg.audio()  # type: ignore[union-attr]
+            msg.audio()
 
 
 JSONISH = st.recursive(
@@ -84,7 +86,7 @@ JSONISH = st.recursive(
         max_size=3,
     ),
 )
-def test_fuzzed_messages_parse_or_raise_protocol_error(event: str, body: dict) -> None:  # type: ignore[type-arg]
+def test_fuzzed_messages_parse_or_raise_protocol_error(event: str, body: dict[str, Any]) -> None:
     try:
         msg = tp.parse(json.dumps({"event": event, **body}))
     except tp.ProtocolError:

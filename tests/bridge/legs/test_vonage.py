@@ -14,10 +14,10 @@ import jwt
 import pytest
 import websockets
 
-from tests.audio import VOICES, synthesize
+from harness.audio import VOICES, synthesize
+from harness.trivial_engine import TrivialEngine
 from tests.bridge.legs.conftest import VONAGE_SECRET, Bridge
 from tests.bridge.legs.vonage_caller import VonageCaller, signed
-from tests.fakes.trivial_engine import TrivialEngine
 
 pytestmark = pytest.mark.parametrize("redis_url", ["embedded"], indirect=True)
 

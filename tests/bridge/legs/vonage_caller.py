@@ -33,10 +33,10 @@ def signed(secret: str, body: bytes | None) -> str:
 def connected(ncco: list[dict[str, Any]]) -> str:
     """The socket's first message for the call ``ncco`` connects (its token inside)."""
     endpoint = ncco[0]["endpoint"][0]
+    headers = endpoint["headers"]
     return json.dumps(
-        {"event": "websocket:connected", "content-type": endpoint["content-type"],
-         **endpoint["headers"]}
-    )  # fmt: skip
+        {"event": "websocket:connected", "content-type": endpoint["content-type"], **headers}
+    )
 
 
 @dataclass
