@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from media.format import FRAME_MS
+from media.format import HOUSE_RATE, frame_samples
 
 LOW = (697.0, 770.0, 852.0, 941.0)
 HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
@@ -21,9 +21,12 @@ KEYS = ("123A", "456B", "789C", "*0#D")
 
 
 class DtmfDetector:
+    """Keys in one direction of one call's audio, fed frame by frame at ``rate``: the
+    house format (16 kHz) or the line's own rate (8 kHz G.711 decoded to PCM)."""
+
     def __init__(
         self,
-        rate: int,
+        rate: int = HOUSE_RATE,
         min_level_db: float = 45.0,  # a tone's power, dB re 1 (int16 scale): about -45 dBm0
         max_twist_db: float = 8.0,
         max_reverse_twist_db: float = 4.0,
@@ -31,27 +34,32 @@ class DtmfDetector:
         group_dominance_db: float = 6.0,
     ) -> None:
         self.rate = rate
-        self.hop = rate * FRAME_MS // 1000
+        self.hop = frame_samples(rate)  # refuses a rate the house does not carry
         self.window = 2 * self.hop
         n = np.arange(self.window)
-        w = np.hanning(self.window)
-        freqs = np.array(LOW + HIGH)
-        self._basis = w[:, None] * np.exp(-2j * np.pi * freqs[None, :] * n[:, None] / rate)
-        self._scale = 2.0 / w.sum() ** 2  # |X|^2 -> power of a sinusoid
-        self._w2 = float(np.mean(w**2))
+        self._w = np.hanning(self.window)
+        phase = 2 * np.pi * np.array(LOW + HIGH)[None, :] * n[:, None] / rate
+        # Real and imaginary parts side by side: one real matrix product per window.
+        self._basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1)
+        self._scale = 2.0 / self._w.sum() ** 2  # |X|^2 -> power of a sinusoid
+        self._w2 = float(np.sum(self._w**2))
         self.min_level = 10 ** (min_level_db / 10)
         self.max_twist = 10 ** (max_twist_db / 10)
         self.max_reverse_twist = 10 ** (max_reverse_twist_db / 10)
         self.min_fraction = min_tone_fraction
         self.dominance = 10 ** (group_dominance_db / 10)
-        self._prev = np.zeros(self.hop, np.float64)
+        self._buf = np.zeros(self.window, np.float64)  # the last two frames
         self._candidate: str | None = None
         self._reported: str | None = None
 
-    def classify(self, window: npt.NDArray[np.floating]) -> str | None:
-        """The digit one window holds, or None."""
-        x = window.astype(np.float64)
-        power = np.abs(x @ self._basis) ** 2 * self._scale
+    def classify(self, window: npt.NDArray[np.number]) -> str | None:
+        """The digit one window (``self.window`` samples) holds, or None."""
+        xw = window * self._w
+        total = float(xw @ xw) / self._w2  # the window's power
+        if total < self.min_level:  # quieter than one tone must be: most frames stop here
+            return None
+        re_im = xw @ self._basis
+        power = (re_im[:8] ** 2 + re_im[8:] ** 2) * self._scale
         low, high = power[:4], power[4:]
         li, hi = int(np.argmax(low)), int(np.argmax(high))
         pl, ph = low[li], high[hi]
@@ -61,18 +69,18 @@ class DtmfDetector:
             return None
         if ph > pl * self.max_reverse_twist or pl > ph * self.max_twist:
             return None
-        total = float(np.mean((x * np.hanning(len(x))) ** 2)) / self._w2
-        if (pl + ph) < self.min_fraction * total:
+        if (pl + ph) < self.min_fraction * total:  # speech and noise spread their power
             return None
         return KEYS[li][hi]
 
     def feed(self, frame: npt.NDArray[np.integer]) -> str | None:
-        """One 20 ms frame at ``rate``; returns a digit the moment it is recognised."""
+        """The next 20 ms frame (``hop`` samples); a key the moment it is recognised: in
+        two windows running (a tone of 40 ms or more), and again only after a release."""
         if len(frame) != self.hop:
             raise ValueError(f"frame of {len(frame)} samples, expected {self.hop}")
-        cur = frame.astype(np.float64)
-        digit = self.classify(np.concatenate([self._prev, cur]))
-        self._prev = cur
+        self._buf[: self.hop] = self._buf[self.hop :]
+        self._buf[self.hop :] = frame
+        digit = self.classify(self._buf)
         out = None
         if digit is not None and digit == self._candidate and digit != self._reported:
             out = self._reported = digit
@@ -80,3 +88,14 @@ class DtmfDetector:
             self._reported = None  # two quiet windows: the key was released
         self._candidate = digit
         return out
+
+    @property
+    def in_tone(self) -> bool:
+        """The last window held a key's tone: a frame the caller's speech detection and
+        recognition are better off not hearing."""
+        return self._candidate is not None
+
+    def reset(self) -> None:
+        """Forget the audio so far (the stream was interrupted)."""
+        self._buf[:] = 0
+        self._candidate = self._reported = None

@@ -4,8 +4,10 @@ The bridge's clock calls :meth:`Playout.next_frame` every 20 ms; it returns the
 next frame of queued audio (or None when idle) and the marks playback has just
 reached. :meth:`Playout.clear` empties the queue at once, so the caller hears
 nothing more after the frame already sent, and reports exactly how many
-milliseconds of each utterance were played: the speech engine truncates what the
-bot "said" to that.
+milliseconds of each utterance were handed to the line. That is not yet what the
+caller heard when the line buffers audio of its own (a carrier's playback): the
+bridge nets that off (``bridge.conversation.heard``) before the speech engine
+truncates what the bot "said".
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class _Mark:
 
 @dataclass
 class Played:
-    """How much of an utterance reached the caller."""
+    """How much of an utterance was handed to the line."""
 
     utterance: str
     played_ms: int
@@ -120,20 +122,22 @@ class Playout:
             self._chunks -= 1
             self._offset = 0
             p = self._played[head.utterance]
-            p.done = not any(isinstance(c, _Chunk) and c.utterance == head.utterance
-                             for c in self._queue)  # fmt: skip
+            p.done = not any(
+                isinstance(c, _Chunk) and c.utterance == head.utterance for c in self._queue
+            )
             marks += self._fire_marks()
         return frame, marks
 
     def _fire_marks(self) -> list[str]:
         fired = []
-        while self._queue and isinstance(self._queue[0], _Mark):
-            fired.append(self._queue.popleft().name)  # type: ignore[union-attr]
+        while self._queue and isinstance(mark := self._queue[0], _Mark):
+            self._queue.popleft()
+            fired.append(mark.name)
         return fired
 
     def clear(self) -> tuple[list[Played], list[str]]:
         """Barge-in: drop everything queued. Returns what each interrupted utterance
-        played, and the marks that will now never fire."""
+        had handed to the line, and the marks that will now never fire."""
         interrupted = {c.utterance for c in self._queue if isinstance(c, _Chunk)}
         dropped = [m.name for m in self._queue if isinstance(m, _Mark)]
         self._queue.clear()

@@ -1,9 +1,8 @@
 """A call's stereo recording on the caller's clock: caller left, bot or agent right.
 
-Legs hand bot frames over ahead of time (Twilio keeps a few buffered), so bot frames
-wait in a short queue and each caller frame is written with the next of them.
-While the call is in a sensitive state, or a sensitive prompt plays, both sides
-are written as silence: nothing said or keyed there is recorded.
+The samples are mixed in ``media.recorder`` (bot frames handed over ahead of time
+wait for their caller frame; a sensitive state or prompt is silence on both sides)
+and written to disk off the event loop by ``bridge.store.wav_files``.
 
 Recording is a side job. A disk that is full, or a recordings folder that is missing,
 read-only or a file, fails the recording and never the call: the call goes on without
@@ -12,25 +11,26 @@ it, and :class:`RecordingsStore` (what ``/readyz`` asks) says the store is faili
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
 import re
 import shutil
+import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from bridge import logs
 from bridge.engines.base import I16
 from bridge.metrics import RECORDING_FAILURES
+from bridge.store.wav_files import WavWriter
 from media.format import HOUSE_RATE
-from media.recorder import StereoRecorder
+from media.recorder import CallMix
 
 log = logs.get_logger(__name__)
 
-AHEAD = 250  # bot frames (5 s) at most waiting for their caller frame
 SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MIN_FREE_BYTES = 64 * 2**20  # below this the disk is as good as full: a call is ~2 MB/min
 FAILING_FOR_S = 60.0  # a call's failed recording keeps the store "failing" this long
@@ -77,6 +77,9 @@ class RecordingsStore:
 
 
 class CallRecording:
+    """One call's recording, written by :class:`~bridge.store.wav_files.WavWriter`'s thread:
+    the loop only copies frames into a block and hands it over once a second."""
+
     def __init__(
         self,
         path: Path,
@@ -84,48 +87,59 @@ class CallRecording:
         on_failure: Callable[[str], None] | None = None,
     ) -> None:
         """``rate``: both sides' frames (a carrier call is recorded as its line carried
-        it). ``on_failure`` hears, once, why the recording stopped."""
+        it). ``on_failure`` hears, once and on the loop, why the recording stopped."""
         self.path = path
         self.failure: str | None = None
         self._on_failure = on_failure
-        self._bot: deque[I16] = deque(maxlen=AHEAD)
-        self._rec: StereoRecorder | None = None
+        self._mix = CallMix(rate)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):  # no loop (a tool): failures are told in place
+            self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._writer: WavWriter | None = None
+        self._written: WavWriter | None = None  # kept after close(), for wait_closed()
         try:
-            self._rec = StereoRecorder(path, rate)
-        except OSError as exc:
+            self._writer = self._written = WavWriter(path, rate, 2, self._failed)
+        except OSError as exc:  # opened here: an unwritable folder is told at once
             self._fail(exc)
 
     def bot_frame(self, frame: I16) -> None:
-        if self._rec is not None:
-            self._bot.append(frame)
+        if self._writer is not None:
+            self._mix.bot_frame(frame)
 
     def caller_frame(self, frame: I16, private: bool) -> None:
-        if self._rec is None:
+        if self._writer is None:
             return
-        bot = self._bot.popleft() if self._bot else None
-        try:
-            self._rec.write(None if private else frame, None if private else bot)
-        except OSError as exc:
-            self._fail(exc)
+        block = self._mix.caller_frame(frame, private)
+        if block is not None:
+            self._writer.put(block)
 
     def close(self) -> None:
-        if self._rec is None:
-            return
-        try:
-            self._rec.close()
-        except OSError as exc:
+        """Hand the rest to the writer and return; the file is complete a moment later
+        (:meth:`wait_closed`), and a failure then is still told."""
+        if self._writer is not None:
+            self._writer.close(self._mix.take())
+            self._writer = None
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Block until the file is complete (tests, tools); False if ``timeout`` ran out."""
+        return self._written is None or self._written.wait(timeout)
+
+    def _failed(self, exc: OSError) -> None:
+        """From the writer's thread: tell the loop."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
             self._fail(exc)
-        self._rec = None
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody left to tell
+            self._loop.call_soon_threadsafe(self._fail, exc)
 
     def _fail(self, exc: OSError) -> None:
         """Stop recording; the call goes on."""
-        rec, self._rec = self._rec, None
-        if rec is not None:
-            with contextlib.suppress(OSError):  # the disk that failed the write may fail it too
-                rec.close()
-        self._bot.clear()
+        self._writer = None
+        self._mix.take()
         self.failure = f"{type(exc).__name__}: {exc.strerror or exc}"
-        log.warning("recording failed; the call goes on without it", path=str(self.path),
-                    error=self.failure)  # fmt: skip
+        log.warning(
+            "recording failed; the call goes on without it", path=str(self.path), error=self.failure
+        )
         if self._on_failure is not None:
             self._on_failure(self.failure)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.audio import PHRASES, VOICES, resample_whole, synthesize
 from media.batch import InboundBatch, OutboundBatch
 from media.format import AudioFormatError
 from media.g711 import ulaw_encode
-from tests.audio import PHRASES, VOICES, resample_whole, synthesize
 
 
 def test_batch_equals_single_calls() -> None:

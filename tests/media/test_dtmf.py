@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.audio import PHRASES, VOICES, resample_whole, synthesize, tone
 from media.dtmf import HIGH, KEYS, LOW, DtmfDetector
 from media.g711 import ulaw_decode, ulaw_encode
-from tests.audio import PHRASES, VOICES, resample_whole, synthesize, tone
 
 
 def key_tone(key: str, ms: int = 80, rate: int = 8000, level: float = 8000) -> np.ndarray:
@@ -52,3 +52,19 @@ def test_too_short_a_tone_is_ignored() -> None:
 def test_speech_does_not_key_digits() -> None:
     speech = [resample_whole(synthesize(p, v), 16000, 8000) for v in VOICES[1:5] for p in PHRASES]
     assert detect(np.concatenate(speech)) == ""
+
+
+def test_house_format_by_default_and_a_reset_forgets_a_half_heard_key() -> None:
+    d = DtmfDetector()
+    frames = key_tone("9", ms=80, rate=16000).reshape(-1, 320)
+    assert d.feed(frames[0]) is None and d.feed(frames[1]) is None
+    assert d.in_tone  # heard in one window: not yet sure
+    d.reset()  # the stream broke off: the next frame does not complete the key
+    assert d.feed(frames[2]) is None
+    assert d.feed(np.zeros(320, np.int16)) is None and not d.in_tone
+    assert detect(keyed("9", 16000), 16000) == "9"
+
+
+def test_a_rate_the_house_does_not_carry_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported sample rate"):
+        DtmfDetector(11025)

@@ -8,10 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from media.endpoint import Endpointer
-from media.format import HOUSE_FRAME, AudioFormatError
-from media.vad import NoiseFloorVad, WebRtcVad
-from tests.audio import (
+from harness.audio import (
     PHRASES,
     VOICES,
     LabelledStream,
@@ -23,6 +20,9 @@ from tests.audio import (
     ulaw_round_trip,
     white_noise,
 )
+from media.endpoint import Endpointer
+from media.format import HOUSE_FRAME, AudioFormatError
+from media.vad import NoiseFloorVad, WebRtcVad
 
 Frames = npt.NDArray[np.int16]
 

@@ -9,7 +9,7 @@ import pytest
 
 from bridge.conversation import recording
 from bridge.conversation.recording import RecordingsStore, recording_path
-from media.wav import read_wav
+from bridge.store.wav_files import load_wav
 from tests.bridge.conversation.calls import CARDS, VERIFY, call, script
 
 ANSWERS = {VERIFY: {"verified": True, "status": "active", "balance": 75}}
@@ -19,7 +19,7 @@ async def test_both_sides_recorded_and_the_card_number_state_silent(tmp_path: Pa
     path = recording_path(tmp_path, "call-1")
     c = await call(CARDS, script("#1", "12 March 1990", "#1234#"), ANSWERS, record=path)
     assert "ask_card" in c.path
-    stereo, rate = read_wav(path)
+    stereo, rate = load_wav(path)
     assert rate == 16000 and stereo.shape[1] == 2
     bot = np.concatenate(c.leg.bot_audio)
     caller = np.concatenate(c.leg.caller_audio)
