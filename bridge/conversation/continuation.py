@@ -34,11 +34,18 @@ class Taken:
     listen: fi.Listen
     text: str  # all the caller's words in the turn (with any it continued)
     ended_at_ms: int  # on the call clock
-    bot_frames: int  # of bot audio played by then
+    bot_frames: int  # of bot audio sent down the line by then (heard.Earshot.frames)
 
     @classmethod
-    def of(cls, before: fi.Snapshot, path_len: int, listen: fi.Listen, text: str,
-           now_ms: int, bot_frames: int) -> Taken:  # fmt: skip
+    def of(
+        cls,
+        before: fi.Snapshot,
+        path_len: int,
+        listen: fi.Listen,
+        text: str,
+        now_ms: int,
+        bot_frames: int,
+    ) -> Taken:
         """``before``, the live snapshot, is copied: the flow is about to move on."""
         return cls(copy.deepcopy(before), path_len, listen, text, now_ms, bot_frames)
 

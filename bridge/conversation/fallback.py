@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from bridge import logs
+from bridge.conversation.context import CallContext
 from bridge.engines.base import I16, SpeechEngine
 from bridge.events.schema import EngineFailed
-
-if TYPE_CHECKING:
-    from bridge.conversation.runtime import CallRuntime
+from flows import interpreter as fi
 
 log = logs.get_logger(__name__)
 
@@ -29,77 +28,104 @@ FALLBACK_PROMPT = "Sorry, we're having technical trouble."
 FALLBACK_WAIT_S = 1.0  # an engine failing at once may beat the prompt's synthesis: wait this long
 
 
+class FallbackFlow(Protocol):
+    """The flow's side: where the call goes once the prompt has played."""
+
+    def execute(self, actions: list[fi.Action]) -> None: ...
+
+    def hang_up_when_quiet(self) -> None: ...
+
+
+class FallbackHost(Protocol):
+    """The call around the fallback: its bot, and the engine's reports."""
+
+    def silence_bot(self) -> None:
+        """Stop all bot speech and the caller's turn: the fallback speaks next."""
+
+    def play(self, id_: str, text: str, audio: I16) -> None: ...
+
+    def stop_model(self) -> None:
+        """Stop listening to the engine's reports (its session is about to go)."""
+
+    def restart_speaking(self) -> None:
+        """The current session speaks and reports from here on."""
+
+
 class Fallback:
-    def __init__(self, runtime: CallRuntime, prompt: str, engine: SpeechEngine | None) -> None:
-        self.rt, self.prompt = runtime, prompt
+    def __init__(
+        self,
+        ctx: CallContext,
+        host: FallbackHost,
+        flow: FallbackFlow,
+        prompt: str,
+        engine: SpeechEngine | None,
+    ) -> None:
+        self.ctx, self.host, self.flow, self.prompt = ctx, host, flow, prompt
         self.engine = engine  # the call goes on with it, once, if the engine fails
-        self.failing = False  # the flow's fallback is under way: no more prompts or turns
         self._switching = False
         self._audio: I16 | None = None
         self._made = asyncio.Event()
 
     async def prepare(self) -> None:
         """Synthesise the fallback prompt now, while the engine works."""
-        chunks = [c.audio async for c in self.rt.session.fallback_speech(self.prompt)]
+        chunks = [c.audio async for c in self.ctx.session.fallback_speech(self.prompt)]
         self._audio = np.concatenate(chunks) if chunks else None
         self._made.set()
 
     def fail(self, reason: str) -> None:
-        rt = self.rt
-        if self.failing or self._switching or rt.ended.is_set():
+        ctx = self.ctx
+        if ctx.failing or self._switching or ctx.ended.is_set():
             return  # (while switching, the old engine's other parts report the same failure)
         if self.engine is not None:
             engine, self.engine = self.engine, None
             self._switching = True
-            rt._spawn(self._switch(engine, reason))
+            ctx.spawn(self._switch(engine, reason))
             return
-        self.failing = True
-        state = rt.flow.fallback
+        ctx.failing = True
+        state = ctx.flow.fallback
         log.warning("engine failed; falling back", reason=reason, fallback=state or "hangup")
-        rt._emit(EngineFailed, engine=rt.engine_name, reason=reason,
-                 fallback="transfer" if state else "hangup")  # fmt: skip
-        rt.result.reason = f"engine_failed: {reason}"
-        rt.silence_bot()
-        rt._spawn(self._to_flow(state))
+        fallback = "transfer" if state else "hangup"
+        ctx.emit(EngineFailed, engine=ctx.engine_name, reason=reason, fallback=fallback)
+        ctx.result.reason = f"engine_failed: {reason}"
+        self.host.silence_bot()
+        ctx.spawn(self._to_flow(state))
 
     async def _to_flow(self, state: str | None) -> None:
-        rt = self.rt
         await self._play_prompt()
         if state is not None:
-            rt._execute(rt.interp.goto(state))
+            self.flow.execute(self.ctx.interp.goto(state))
         else:
-            rt._after_speech.append(lambda: rt._spawn(rt._hangup()))
+            self.flow.hang_up_when_quiet()
 
     async def _play_prompt(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._made.wait(), FALLBACK_WAIT_S)
         if self._audio is not None:
-            self.rt.play("fallback", self.prompt, self._audio)
+            self.host.play("fallback", self.prompt, self._audio)
         else:
-            self.rt.play("fallback", "[tone]", _tone())
+            self.host.play("fallback", "[tone]", _tone())
 
     async def _switch(self, engine: SpeechEngine, reason: str) -> None:
         """The caller hears the fallback prompt while ``engine`` opens, then the current
         state again, on ``engine``."""
-        rt = self.rt
+        ctx = self.ctx
         log.warning("engine failed; going on with another", reason=reason, fallback=engine.name)
-        rt._emit(EngineFailed, engine=rt.engine_name, reason=reason, fallback="local")
-        rt.silence_bot()
+        ctx.emit(EngineFailed, engine=ctx.engine_name, reason=reason, fallback="local")
+        self.host.silence_bot()
         await self._play_prompt()
-        old = rt.session
-        if rt._model_task is not None:
-            rt._model_task.cancel()
+        old = ctx.session
+        self.host.stop_model()
         try:
-            rt.session = await engine.open(rt.call_id, rt.flow)
+            ctx.session = await engine.open(ctx.call_id, ctx.flow)
         except Exception as exc:
-            rt.session, self._switching = old, False
+            ctx.session, self._switching = old, False
             self.fail(f"{reason}; fallback engine did not start: {type(exc).__name__}")
             return
         self._switching = False
-        rt.engine_name = engine.name
+        ctx.engine_name = engine.name
         await old.close()
-        rt.restart_speaking()
-        rt._execute(rt.interp.goto(rt.interp.state))
+        self.host.restart_speaking()
+        self.flow.execute(ctx.interp.goto(ctx.interp.state))
 
 
 def _tone() -> I16:

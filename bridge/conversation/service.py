@@ -16,9 +16,10 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from bridge import logs
+from bridge.conversation.context import LegControl
 from bridge.conversation.lookups import HttpLookup
 from bridge.conversation.recording import RecordingsStore
-from bridge.conversation.runtime import CallRuntime, LegControl
+from bridge.conversation.runtime import CallRuntime
 from bridge.engines.base import SpeechEngine
 from bridge.engines.registry import engine_for, fallback_for
 from bridge.events.schema import Envelope
@@ -66,7 +67,7 @@ class CallService:
         self,
         settings: Settings,
         calls: CallRegistry,
-        emit: object,
+        emit: Callable[[Envelope], None],
         recordings: RecordingsStore | None = None,
         legs: LegCount | None = None,
     ) -> None:
@@ -99,7 +100,7 @@ class CallService:
                 log.warning("flow could not be prepared", dialled=dialled, error=str(exc))
 
     def emit(self, event: Envelope) -> None:
-        self._emit(event)  # type: ignore[operator]
+        self._emit(event)
 
     async def start(
         self,
@@ -122,13 +123,23 @@ class CallService:
             engine = self.engine or engine_for(self.settings, flow.flow)
             session = await engine.open(call_id, flow, line.codec if line else None)
             runtime = CallRuntime(
-                call_id=call_id, flow=flow, session=session, engine_name=engine.name,
-                control=leg, emit=self.emit, lookup=self.lookup, caller_number=caller,
-                dialled_number=dialled, carrier=carrier, realtime=True, line=line,
+                call_id=call_id,
+                flow=flow,
+                session=session,
+                engine_name=engine.name,
+                control=leg,
+                emit=self.emit,
+                lookup=self.lookup,
+                caller_number=caller,
+                dialled_number=dialled,
+                carrier=carrier,
+                realtime=True,
+                line=line,
                 fallback_engine=None if self.engine else fallback_for(self.settings, engine),
-                record=self.recordings.path_for(leg_id), recording_failed=self.recordings.failed,
+                record=self.recordings.path_for(leg_id),
+                recording_failed=self.recordings.failed,
                 seq_base=(n - 1) * LEG_SEQ_SPAN,
-            )  # fmt: skip
+            )
             await runtime.start(flow.version)
         except Exception:
             self.calls.end(leg_id)

@@ -4,9 +4,10 @@ A flow prompt is queued (:meth:`Speaker.say`), synthesised by the call's engine 
 task of its own and handed to the paced playout chunk by chunk, so the first words
 leave while the rest is still being made. A conversing model's speech arrives ready
 (:meth:`Speaker.stream`). When the caller barges in, :meth:`Speaker.cut` stops the
-synthesis, empties the playout and the carrier's buffer, and says how much of each
-utterance the caller actually heard: the transcript and the model are cut to that.
-What any of it means for the call (events, turns, the flow) is the runtime's.
+synthesis and has its :class:`~bridge.conversation.heard.Earshot` empty the playout and
+the carrier's buffer and say how much of each utterance the caller actually heard:
+the transcript and the model are cut to that. What any of it means for the call
+(events, turns, the flow) is the bot's side's (:mod:`bridge.conversation.bot`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from bridge.conversation.heard import Earshot, words_heard
 from bridge.engines.base import I16, EngineError, Spoken
 from media.playout import Playout
 
@@ -35,9 +37,16 @@ class Interrupted:
     """What a barge-in left of one utterance: ``item`` is the engine's name for it."""
 
     item: str
-    played_ms: int
+    played_ms: int  # heard by the caller (the carrier's unheard buffer taken off)
     total_ms: int
     utterance: Utterance | None  # None: it had finished, or was never ours to report
+
+    @property
+    def heard_text(self) -> str:
+        """The words of the utterance the caller heard."""
+        if self.utterance is None:
+            return ""
+        return words_heard(self.utterance.text, self.played_ms, self.total_ms)
 
 
 class Speaker:
@@ -59,6 +68,7 @@ class Speaker:
         self._utterances: dict[str, Utterance] = {}  # queued or playing, by id
         self._item_of: dict[str, str] = {}  # utterance → the engine's item that said it
         self._task: asyncio.Task[None] | None = None
+        self.heard = Earshot(playout)  # what of all this reached the caller
 
     @property
     def busy(self) -> bool:
@@ -115,9 +125,11 @@ class Speaker:
         playing = self.playout.playing
         frame, marks = self.playout.next_frame()
         if frame is not None:
+            self.heard.sent()
             utt = self._utterances.get(playing or "")
             if utt is not None and utt.started_ms is None:
                 utt.started_ms = audio_ms
+                self.heard.began(utt.id)
         done = [u for m in marks if (u := self._utterances.pop(m, None)) is not None]
         return frame, done
 
@@ -128,18 +140,18 @@ class Speaker:
         ``carrier_clear`` drops what the carrier still buffers and returns its
         milliseconds, which the caller had not heard yet: taken off the newest."""
         self.stop()  # stop synthesising what will not be heard
-        played, _ = self.playout.clear()
-        unheard = carrier_clear() or 0
-        for p in sorted(played, key=lambda p: self._started(p.utterance), reverse=True):
-            taken = min(unheard, p.played_ms)
-            p.played_ms, unheard = p.played_ms - taken, unheard - taken
+        played = self.heard.cut(carrier_clear)
         self._drop_queued()
         self.start()
         heard = [
-            Interrupted(self._item_of.get(p.utterance, p.utterance), p.played_ms, p.total_ms,
-                  self._utterances.get(p.utterance))
+            Interrupted(
+                self._item_of.get(p.utterance, p.utterance),
+                p.played_ms,
+                p.total_ms,
+                self._utterances.get(p.utterance),
+            )
             for p in played
-        ]  # fmt: skip
+        ]
         self._utterances.clear()
         return heard
 
@@ -147,16 +159,12 @@ class Speaker:
         """Stop everything, for good until :meth:`start` (the fallback speaks next)."""
         self.stop()
         self._drop_queued()
-        self.playout.clear()
+        self.heard.drop()
 
     def _drop_queued(self) -> None:
         while not self._queue.empty():
             self._queue.get_nowait()
         self._speaking = None
-
-    def _started(self, utterance: str) -> int:
-        utt = self._utterances.get(utterance)
-        return -1 if utt is None or utt.started_ms is None else utt.started_ms
 
     def _add(self, id_: str, text: str, sensitive: bool) -> Utterance:
         utt = Utterance(id_, text, sensitive)

@@ -12,7 +12,7 @@ from bridge.engines.local.engine import LocalEngine
 from bridge.events.schema import Envelope
 from bridge.legs.virtual import Keys, Silence, Speak, Step, VirtualLeg, phone_line, run_call
 from flows.loader import load
-from tests.audio import VOICES, Voice, synthesize
+from harness.audio import VOICES, Voice, synthesize
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "flows" / "examples"
 CARDS = load(EXAMPLES / "card_services.yaml")

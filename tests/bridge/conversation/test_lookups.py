@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException
 
 from bridge.conversation.lookups import HttpLookup
 from flows.interpreter import Lookup
-from tests.servers import free_port
+from harness.servers import free_port
 
 crm = FastAPI()
 
