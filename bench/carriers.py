@@ -43,7 +43,7 @@ import numpy as np
 import websockets
 from twilio.request_validator import RequestValidator
 
-from tests.servers import free_port
+from harness.servers import free_port
 
 TOKEN = "bench-auth-token"
 FRAME = b"\xff" * 160
@@ -53,7 +53,7 @@ from pathlib import Path
 from bridge.process.server import DrainingServer, uvicorn_config
 from bridge.settings import Settings
 from bridge.web.app import create_app
-from tests.fakes.trivial_engine import TrivialEngine
+from harness.trivial_engine import TrivialEngine
 port, flow, data = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = Settings(port=port, public_url=f"http://127.0.0.1:{port}", default_flow=Path(flow),
              data_dir=Path(data), twilio_account_sid="AC" + "0" * 32, twilio_auth_token="TOKEN",

@@ -35,9 +35,9 @@ from bridge.engines.local.engine import LocalEngine
 from bridge.events.schema import Envelope
 from bridge.legs.virtual import Speak, Step, VirtualLeg, run_call
 from flows.loader import loads
+from harness.audio import VOICES, synthesize
 from media.endpoint import EndpointConfig
 from media.line import phone_line
-from tests.audio import VOICES, synthesize
 
 # None of these is (or words like) an example of card_services.yaml.
 LINES: dict[str, list[str]] = {

@@ -27,8 +27,8 @@ from bridge.process.embedded_redis import EmbeddedRedis
 from bridge.process.services import redis_client
 from bridge.store import migrate
 from bridge.store.db import make_engine
-from tests.bridge.events.helpers import call_traffic
-from tests.servers import REDIS_SERVER_URL, pg_available, pg_database, redis_answers
+from harness.servers import REDIS_SERVER_URL, pg_available, pg_database, redis_answers
+from harness.traffic import call_traffic
 
 
 async def one_run(redis_url: str, db_url: str, n: int, *, single_row: bool, batch: int) -> float:

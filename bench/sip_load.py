@@ -41,11 +41,11 @@ import psutil
 
 from bench.carriers import bench_flow
 from bridge.sipfront import kamailio
-from tests.peers import sipp as sipp_peer
-from tests.servers import free_port, free_udp_port, free_udp_ports
+from harness.peers import sipp as sipp_peer
+from harness.servers import free_port, free_udp_port, free_udp_ports
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIVIAL = "tests.fakes.trivial_engine:TrivialEngine"
+TRIVIAL = "harness.trivial_engine:TrivialEngine"
 NUMBER = "+441234567890"
 
 # The load call: sipp's INVITE (its media port from the injection file, so each call's
@@ -136,10 +136,10 @@ def start_bridge(
         PYTHONPATH=str(ROOT),
         CALLBRIDGE_DATA_DIR=str(tmp / "data"),
         CALLBRIDGE_PORT=str(http_port),
-        CALLBRIDGE_SIP_PORT=str(sip_port),
-        CALLBRIDGE_SIP_BIND="127.0.0.1",
-        CALLBRIDGE_SIP_WORKER_BASE_PORT=str(free_udp_ports(workers)),
-        CALLBRIDGE_SIP_RTP_PORT=str(free_udp_ports(workers * 42)),
+        CALLBRIDGE_SIP__PORT=str(sip_port),
+        CALLBRIDGE_SIP__BIND="127.0.0.1",
+        CALLBRIDGE_SIP__WORKER_BASE_PORT=str(free_udp_ports(workers)),
+        CALLBRIDGE_SIP__RTP_PORT=str(free_udp_ports(workers * 42)),
         CALLBRIDGE_ENGINE=TRIVIAL,
         CALLBRIDGE_DEFAULT_FLOW=str(bench_flow(tmp, sentences=int(args.hold / 0.3) + 100)),
         CALLBRIDGE_LOG_LEVEL="warning",

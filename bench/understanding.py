@@ -228,7 +228,7 @@ def calibrate(lines: list[Line]) -> tuple[float, float, float]:
 
 
 def voice_for(i: int) -> Any:
-    from tests.audio import VOICES
+    from harness.audio import VOICES
 
     return VOICES[i % 3]  # hibari at 0.85, 1.0 and 1.25 times its speed
 
@@ -241,8 +241,8 @@ def trimmed(pcm: np.ndarray) -> np.ndarray:
 
 
 def audio_of(line: Line, i: int) -> np.ndarray:
+    from harness.audio import synthesize
     from media.line import phone_line
-    from tests.audio import synthesize
 
     parts = [synthesize(p.strip(), voice_for(i)) for p in line.text.split("|")]
     if len(parts) > 1:  # the voice's own silence either side would lengthen the pause

@@ -22,10 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from media.endpoint import EndpointConfig, Endpointer
-from media.format import HOUSE_FRAME, I16
-from media.vad import NoiseFloorVad, WebRtcVad
-from tests.audio import (
+from harness.audio import (
     PHRASES,
     VOICES,
     LabelledStream,
@@ -36,6 +33,9 @@ from tests.audio import (
     ulaw_round_trip,
     white_noise,
 )
+from media.endpoint import EndpointConfig, Endpointer
+from media.format import HOUSE_FRAME, I16
+from media.vad import NoiseFloorVad, WebRtcVad
 
 Detector = Callable[[I16], npt.NDArray[np.float32]]  # (frames, 320) -> (frames,) probability
 

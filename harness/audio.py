@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bridge.store.wav_files import load_wav, write_wav
 from media.format import HOUSE_FRAME, HOUSE_RATE, I16
 from media.resample import resample_signal
-from media.wav import read_wav, write_wav
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "speech"
 
@@ -66,7 +66,7 @@ def synthesize(text: str, voice: Voice) -> I16:
     key = hashlib.sha1(f"{voice}|{text}".encode()).hexdigest()[:16]
     path = CACHE / f"{key}.wav"
     if path.exists():
-        return read_wav(path)[0]
+        return load_wav(path)[0]
     if voice.engine == "hibari":
         from hibari import SAMPLE_RATE
 

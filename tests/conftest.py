@@ -18,7 +18,7 @@ from bridge.store import migrate
 # SIP is on by default in the product (port 5060); tests that want it ask for a port.
 os.environ.setdefault("CALLBRIDGE_SIP_PORT", "0")
 
-from tests.servers import (
+from harness.servers import (
     REDIS_SERVER_URL,
     RedisServerProcess,
     pg_available,

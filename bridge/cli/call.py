@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bridge.cli.options import load_settings
 from bridge.events.schema import Envelope
+
+if TYPE_CHECKING:
+    from flows.model import Flow
 
 
 @click.command("call")
@@ -79,67 +83,100 @@ def call(
     --say "what is my balance" --say "the fourth of July nineteen eighty two"
     --say "#4111#" --lookups lookups.yaml --out bot.wav
     """
-    from flows.loader import FlowInvalid, load
-
     settings = load_settings(engine=engine)
     path = flow_file or str(settings.default_flow)
-    try:
-        flow = load(path)
-    except FlowInvalid as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        raise SystemExit(1) from None
+    flow = _load_flow(path)
     events: list[Envelope] = []
 
     def show(ev: Envelope) -> None:
         events.append(ev)
-        click.echo(ev.model_dump_json() if as_json else _line(ev))
+        if as_json:
+            click.echo(ev.model_dump_json())
+        elif ev.type not in QUIET:
+            click.echo(_line(ev))
 
     if sip_uri:
-        from bridge.legs.sip import call_out
-
         settings = settings.model_copy(update={"default_flow": Path(path)})
-        rt = asyncio.run(call_out(settings, sip_uri, show))
-        if rt is None:
-            click.echo("nobody answered", err=True)
-            raise SystemExit(1)
-        if not as_json:
-            click.echo(f"path: {' → '.join(rt.result.path)}")
-            click.echo(f"ended: {rt.result.reason} ({rt.result.outcome})")
+        _call_sip(settings, sip_uri, show, as_json)
         return
-
-    from media.format import HOUSE_RATE
-    from media.resample import resample_signal
-    from media.wav import read_wav
-
-    recorded = []
-    for wav in wavs:
-        pcm, rate = read_wav(Path(wav))
-        recorded.append(resample_signal(pcm if pcm.ndim == 1 else pcm[:, 0], rate, HOUSE_RATE))
-    answers = None
-    if lookups:
-        from ruamel.yaml import YAML
-
-        answers = YAML(typ="safe").load(Path(lookups).read_text()) or {}
-    from bridge.engines.registry import engine_for
-
-    try:
-        speech = engine_for(settings, flow.flow)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    runtime = asyncio.run(
-        _run(flow, speech, lines, recorded, answers, transfer == "ok", realtime, record, show,
-             settings)
-    )  # fmt: skip
-    rt, leg = runtime
+    recorded = _recorded(wavs)
+    answers = _lookup_answers(lookups)
+    speech = _speech_engine(settings, flow)
+    transfer_ok = transfer == "ok"
+    run = _run(
+        flow, speech, lines, recorded, answers, transfer_ok, realtime, record, show, settings
+    )
+    rt, leg = asyncio.run(run)
     if out:
+        from bridge.store.wav_files import write_wav
         from media.format import HOUSE_RATE
-        from media.wav import write_wav
 
         write_wav(Path(out), leg.bot_pcm, HOUSE_RATE)
     if not as_json:
-        click.echo(f"path: {' → '.join(rt.result.path)}")
-        click.echo(f"ended: {rt.result.reason} ({rt.result.outcome})")
+        _summary(rt)
+
+
+def _load_flow(path: str) -> Flow:
+    """The checked flow, or its problems on stderr and exit status 1."""
+    from flows.loader import FlowInvalid, load
+
+    try:
+        return load(path)
+    except FlowInvalid as exc:
+        for p in exc.problems:
+            click.echo(str(p), err=True)
+        raise SystemExit(1) from None
+
+
+def _call_sip(settings: Any, sip_uri: str, show: Callable[[Envelope], None], as_json: bool) -> None:
+    from bridge.legs.sip import call_out
+
+    rt = asyncio.run(call_out(settings, sip_uri, show))
+    if rt is None:
+        click.echo("nobody answered", err=True)
+        raise SystemExit(1)
+    if not as_json:
+        _summary(rt)
+
+
+def _speech_engine(settings: Any, flow: Flow) -> Any:
+    from bridge.engines.registry import engine_for
+
+    try:
+        return engine_for(settings, flow.flow)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _recorded(wavs: tuple[str, ...]) -> list[Any]:
+    """Each recorded caller line as house-rate PCM (the first channel of a stereo file)."""
+    from bridge.store.wav_files import load_wav
+    from media.format import HOUSE_RATE
+    from media.resample import resample_signal
+
+    recorded = []
+    for wav in wavs:
+        pcm, rate = load_wav(Path(wav))
+        recorded.append(resample_signal(pcm if pcm.ndim == 1 else pcm[:, 0], rate, HOUSE_RATE))
+    return recorded
+
+
+def _lookup_answers(lookups: str | None) -> dict[str, Any] | None:
+    """The canned lookup answers of ``--lookups``; None: real HTTP."""
+    if not lookups:
+        return None
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load(Path(lookups).read_text()) or {}
+
+
+def _summary(rt: Any) -> None:
+    click.echo(f"path: {' → '.join(rt.result.path)}")
+    click.echo(f"ended: {rt.result.reason} ({rt.result.outcome})")
+
+
+# Events for machines, not for a person watching a call: the --json output has them.
+QUIET = frozenset({"flow.snapshot"})
 
 
 def _line(ev: Envelope) -> str:

@@ -87,7 +87,7 @@ def sip_worker(port: int | None) -> None:
     logs.configure(settings.log_level, settings.log_format)
     if settings.redis_url is None:
         raise click.ClickException("a SIP worker needs CALLBRIDGE_REDIS_URL (the event log)")
-    if not settings.sip_port:
+    if not settings.sip.port:
         raise click.ClickException("a SIP worker needs a SIP port (--port)")
     asyncio.run(run(settings))
 

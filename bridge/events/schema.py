@@ -107,9 +107,13 @@ class DtmfReceived(_Event):
 
 
 class Suggestion(_Event):
+    """What agent assist offers the agent (``bridge/assist``, to come; nothing emits it
+    yet). Published in the schema already so dashboards can be written against it."""
+
     type: Literal["assist.suggestion"] = "assist.suggestion"
+    v: int = 2  # v1 named the cited article ``source``, which is now the envelope's writer
     text: str
-    source: str = ""
+    cites: str = ""  # the knowledge-base article and passage it comes from
 
 
 class TransferEvent(_Event):

@@ -68,15 +68,15 @@ def _port(s: Settings) -> None:
 
 def _sip_port(s: Settings) -> None:
     """The SIP agent's UDP port (the public one: Kamailio's, with SIP workers)."""
-    if not s.sip_port:
+    if not s.sip.port:
         return
-    family = socket.AF_INET6 if ":" in s.sip_bind else socket.AF_INET
+    family = socket.AF_INET6 if ":" in s.sip.bind else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
-            probe.bind((s.sip_bind, s.sip_port))
+            probe.bind((s.sip.bind, s.sip.port))
         except OSError as exc:
             raise Misconfigured(
-                f"CALLBRIDGE_SIP_PORT: cannot listen on {s.sip_bind}:{s.sip_port} (UDP): "
+                f"CALLBRIDGE_SIP_PORT: cannot listen on {s.sip.bind}:{s.sip.port} (UDP): "
                 f"{exc.strerror} (0 turns SIP off)"
             ) from None
 

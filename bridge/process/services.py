@@ -71,20 +71,23 @@ class Services:
         if s.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, s.effective_database_url)
         self.events = EventLog(
-            self.redis, s.event_stream, maxlen=s.event_stream_maxlen, buffer_max=s.event_buffer_max
+            self.redis,
+            s.events.stream,
+            maxlen=s.events.stream_maxlen,
+            buffer_max=s.events.buffer_max,
         )
         self.events.replay(self.spill)
         self.events.start()
         if self.embedded_redis is not None:
             self._supervisor = asyncio.create_task(self._supervise_redis(), name="redis-keeper")
-        if s.store_writer_enabled:
+        if s.store_writer.enabled:
             self._store_writer = StreamConsumer(
                 self.redis,
                 ConsumerConfig(
-                    stream=s.event_stream,
+                    stream=s.events.stream,
                     group=STORE_WRITER_GROUP,
                     consumer=s.instance_id,
-                    batch=s.store_writer_batch,
+                    batch=s.store_writer.batch,
                 ),
                 StoreWriter(self.engine),
             )
@@ -105,7 +108,7 @@ class Services:
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        if self.settings.store_writer_enabled:
+        if self.settings.store_writer.enabled:
             checks["store_writer"] = await self._store_writer_check()
         if self.recordings.enabled:
             try:
@@ -141,12 +144,12 @@ class Services:
         refuses writes, a full disk all look like this from here)."""
         try:
             lag = await asyncio.wait_for(
-                group_lag_s(self.redis, self.settings.event_stream, STORE_WRITER_GROUP), 2
+                group_lag_s(self.redis, self.settings.events.stream, STORE_WRITER_GROUP), 2
             )
         except Exception as exc:
             return f"unknown: {type(exc).__name__}"
         metrics.STORE_WRITER_LAG.set(round(lag, 3))
-        limit = self.settings.store_writer_max_lag_s
+        limit = self.settings.store_writer.max_lag_s
         return "ok" if lag <= limit else f"lagging: {lag:.0f} s behind (limit {limit:g} s)"
 
     async def stop(self) -> None:

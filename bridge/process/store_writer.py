@@ -25,17 +25,17 @@ async def run(settings: Settings, consumer_name: str) -> None:
     consumer = StreamConsumer(
         redis,
         ConsumerConfig(
-            stream=settings.event_stream,
+            stream=settings.events.stream,
             group=GROUP,
             consumer=consumer_name,
-            batch=settings.store_writer_batch,
+            batch=settings.store_writer.batch,
         ),
         StoreWriter(engine),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, consumer.stop)
-    log.info("store writer running", stream=settings.event_stream, consumer=consumer_name)
+    log.info("store writer running", stream=settings.events.stream, consumer=consumer_name)
     try:
         await consumer.run()
     finally:

@@ -27,7 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bridge.settings.flat_names import FLAT, FlatEnvironment, fold
+from bridge.settings.flat_names import FlatEnvironment, fold
 from bridge.settings.groups import (
     GROUPS,
     EventSettings,
@@ -198,15 +198,6 @@ class Settings(BaseSettings):
         if self.redis_url is None:
             out["redis_url"] = "embedded"
         return out
-
-
-def _flat_attribute(group: str, name: str) -> property:
-    return property(lambda self: getattr(getattr(self, group), name))
-
-
-# Until every caller says ``settings.sip.port``: the flat attribute reads the group.
-for _flat, (_group, _name) in FLAT.items():
-    setattr(Settings, _flat, _flat_attribute(_group, _name))
 
 
 def _leaves(settings: Settings) -> list[tuple[str, Any]]:

@@ -23,12 +23,12 @@ from sip.config import SipConfig
 from sip.probe import options_ping
 
 log = get_logger(__name__)
-CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "kamailio" / "kamailio.cfg"
+CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "kamailio" / "kamailio.cfg"
 WORKER_CALLS = SipConfig().capacity  # what one pjsua2 worker answers at once
 
 
 def available(binary: str = "kamailio") -> bool:
-    return shutil.which(binary) is not None and CONFIG.is_file()
+    return shutil.which(binary) is not None
 
 
 def dispatcher_list(workers: list[str], maxload: int = WORKER_CALLS) -> str:

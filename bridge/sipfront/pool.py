@@ -56,16 +56,16 @@ class Worker:
 class SipWorkerPool:
     def __init__(self, settings: Settings, redis_url: str, calls: CallRegistry) -> None:
         self.settings, self.redis_url, self.calls = settings, redis_url, calls
-        base = settings.sip_worker_base_port or settings.sip_port + 1
+        base = settings.sip.worker_base_port or settings.sip.port + 1
         self.workers = [
-            Worker(i, base + i, settings.sip_rtp_port + i * (RTP_PORTS + 2))
-            for i in range(settings.sip_workers)
+            Worker(i, base + i, settings.sip.rtp_port + i * (RTP_PORTS + 2))
+            for i in range(settings.sip.workers)
         ]
-        host = settings.sip_worker_bind
+        host = settings.sip.worker_bind
         self.kamailio = Kamailio(
-            listen_host=settings.sip_bind,
-            listen_port=settings.sip_port,
-            workers=[f"sip:{host}:{w.port}" for w in self.workers] + settings.sip_remote_workers,
+            listen_host=settings.sip.bind,
+            listen_port=settings.sip.port,
+            workers=[f"sip:{host}:{w.port}" for w in self.workers] + settings.sip.remote_workers,
             run_dir=settings.data_dir / "kamailio",
             binary=settings.kamailio_binary,
         )
@@ -86,7 +86,7 @@ class SipWorkerPool:
         await asyncio.to_thread(self.kamailio.start)
         self._tasks.append(asyncio.create_task(self._watch(), name="sip-pool-watch"))
         self._tasks.append(asyncio.create_task(self._drain_when_asked(), name="sip-pool-drain"))
-        log.info("sip pool listening", port=self.settings.sip_port, workers=len(self.workers))
+        log.info("sip pool listening", port=self.settings.sip.port, workers=len(self.workers))
 
     async def stop(self) -> None:
         """Drain every worker (up to the drain timeout), then stop Kamailio."""
@@ -149,10 +149,10 @@ class SipWorkerPool:
             **self.settings.as_environment(),
             "CALLBRIDGE_REDIS_URL": self.redis_url,
             "CALLBRIDGE_INSTANCE_ID": f"{self.settings.instance_id}-sip{w.index}",
-            "CALLBRIDGE_SIP_PORT": str(w.port),
-            "CALLBRIDGE_SIP_BIND": self.settings.sip_worker_bind,
-            "CALLBRIDGE_SIP_RTP_PORT": str(w.rtp_port),
-            "CALLBRIDGE_SIP_WORKERS": "0",
+            "CALLBRIDGE_SIP__PORT": str(w.port),
+            "CALLBRIDGE_SIP__BIND": self.settings.sip.worker_bind,
+            "CALLBRIDGE_SIP__RTP_PORT": str(w.rtp_port),
+            "CALLBRIDGE_SIP__WORKERS": "0",
         }
         w.proc = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -76,9 +76,9 @@ def _sip(services: Services, call_service: CallService) -> SipSide | None:
     """The SIP side: none (port 0), a worker pool behind Kamailio (``sip_workers``), or
     one agent in this process on the public port (also when Kamailio is missing)."""
     s = services.settings
-    if not s.sip_port:
+    if not s.sip.port:
         return None
-    if s.sip_workers:
+    if s.sip.workers:
         from bridge.sipfront import kamailio
 
         if kamailio.available(s.kamailio_binary):
@@ -87,7 +87,7 @@ def _sip(services: Services, call_service: CallService) -> SipSide | None:
             return SipWorkerPool(s, services.redis_url, services.calls)
         log.warning(
             "kamailio is not installed: one SIP agent in this process instead of workers",
-            sip_workers=s.sip_workers,
+            sip_workers=s.sip.workers,
         )
     from bridge.legs.sip import SipService  # pjsua2 loads only where SIP is on
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bridge.store.wav_files import load_wav, write_wav
+from harness.servers import free_udp_port
 from media.resample import resample_signal
-from media.wav import read_wav, write_wav
-from tests.servers import free_udp_port
 
 CONFIG = """\
 sip_listen\t\t127.0.0.1:{port}
@@ -53,7 +53,7 @@ def _heard(workdir: Path, rec: Path, log: bytes) -> np.ndarray:
     (workdir / "baresip.log").write_bytes(log)
     heard = sorted(rec.glob("dump-*-dec.wav"))
     assert heard, log.decode(errors="replace")[-2000:]
-    return read_wav(heard[-1])[0]
+    return load_wav(heard[-1])[0]
 
 
 async def call(

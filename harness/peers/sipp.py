@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.servers import free_udp_port
+from harness.servers import free_udp_port
 
 # One INVITE and its final answer, then the ACK: for a 2xx a new transaction (its own
 # branch) to the callee's Contact along the Record-Route set (through Kamailio when it

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from harness.servers import free_udp_port
 from tests.bridge.legs.conftest import Bridge, running_bridge
-from tests.servers import free_udp_port
 
 
 @pytest.fixture

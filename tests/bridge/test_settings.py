@@ -100,7 +100,7 @@ def test_as_environment_gives_a_child_the_same_settings(
 
 
 def test_engine_is_local_or_an_import_path() -> None:
-    assert Settings(engine="tests.fakes.trivial_engine:TrivialEngine").engine.endswith("Engine")
+    assert Settings(engine="harness.trivial_engine:TrivialEngine").engine.endswith("Engine")
     with pytest.raises(ValidationError):
         Settings(engine="openai; rm -rf /")
 

@@ -52,7 +52,7 @@ BETA_KEYS = {
 @cache
 def speech(text: str) -> bytes:
     """``text`` spoken at 24 kHz, PCM16 little-endian (cached: tests repeat prompts)."""
-    from tests.audio import VOICES, synthesize
+    from harness.audio import VOICES, synthesize
 
     pcm16k = synthesize(text, VOICES[1])
     return resample_signal(pcm16k, 16_000, RATE).astype("<i2").tobytes()

@@ -28,11 +28,11 @@ import uvicorn
 import websockets
 from sqlalchemy import create_engine, text
 
-from tests.audio import VOICES, synthesize
+from harness.audio import VOICES, synthesize
+from harness.servers import free_port
 from tests.bridge.legs.twilio_caller import TwilioCaller
 from tests.bridge.legs.vonage_caller import VonageCaller
 from tests.fakes.twilio_rest import FakeTwilio
-from tests.servers import free_port
 
 CALLBRIDGE = str(Path(sys.executable).with_name("callbridge"))
 ACCOUNT, TOKEN = "AC" + "2" * 32, "faults-test-auth-token"

@@ -130,7 +130,7 @@ async def call_stream(request: Request, call_id: str, who: Who) -> StreamingResp
         started = await asyncio.to_thread(_started_at, _engine(request), call_id)
         after = live.start_id(started)
     services = request.app.state.services
-    stream = services.settings.event_stream
+    stream = services.settings.events.stream
     hub = getattr(request.app.state, "live_hub", None)
     if hub is None:
         hub = request.app.state.live_hub = live.LiveHub(services.redis, stream)

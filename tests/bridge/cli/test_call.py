@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
-from media.wav import read_wav
+from bridge.store.wav_files import load_wav
 from tests.fakes.openai_realtime import Reply, in_thread
 
 CARDS = Path(__file__).resolve().parents[3] / "flows" / "examples" / "card_services.yaml"
@@ -30,9 +30,9 @@ def test_call_prints_transcript_and_path_and_writes_the_bot_side(tmp_path: Path)
     assert "bot: Thank you for calling Example Bank card services." in stdout
     assert "bot: Your available balance is 75 pounds." in stdout
     assert "path: greet → menu → for_balance → identify → ask_dob → ask_card" in stdout
-    pcm, rate = read_wav(out)
+    pcm, rate = load_wav(out)
     assert rate == 16000 and len(pcm) > 16000 * 10 and abs(pcm.astype(int)).max() > 1000
-    stereo, _ = read_wav(rec)
+    stereo, _ = load_wav(rec)
     assert stereo.shape[1] == 2 and len(stereo) == len(pcm)
 
 

@@ -29,8 +29,8 @@ from bridge.process.services import redis_client as redis_client_for
 from bridge.store import migrate
 from bridge.store.db import make_engine
 from bridge.store.models import EventRecord
-from tests.bridge.events.helpers import call_traffic
-from tests.servers import RedisServerProcess, free_port
+from harness.servers import RedisServerProcess, free_port
+from harness.traffic import call_traffic
 
 PAIRS = [
     pytest.param("embedded", "sqlite", id="sqlite+embedded-redis"),

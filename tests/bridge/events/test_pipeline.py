@@ -24,8 +24,8 @@ from bridge.events.store_writer import StoreWriter
 from bridge.process.services import redis_client
 from bridge.store.db import make_engine
 from bridge.store.models import Call, EventRecord, Leg, TranscriptSegment
-from tests.bridge.events.helpers import call_traffic
-from tests.servers import free_port
+from harness.servers import free_port
+from harness.traffic import call_traffic
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from bridge.events.schema import (
     CallStarted,
     Envelope,
     TranscriptFinal,
+    _Event,
     json_schema,
     parse_event,
 )
@@ -60,3 +61,13 @@ def test_published_json_schema_validates_events() -> None:
     jsonschema.validate(json.loads(ev.model_dump_json()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"type": "transcript.final", "call_id": "c"}, schema)
+
+
+def test_no_event_redefines_an_envelope_field() -> None:
+    """``source`` and ``seq`` mean the writer and its numbering on every event; a type
+    that reused one of those names for its own payload would break idempotency."""
+    envelope = set(Envelope.model_fields) - {"type", "v"}
+    for cls in _Event.__subclasses__():
+        for name in envelope:
+            mine, shared = cls.model_fields[name], Envelope.model_fields[name]
+            assert repr(mine) == repr(shared), (cls.__name__, name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
+from harness.servers import free_port
 
 CALLBRIDGE = str(Path(sys.executable).with_name("callbridge"))
 

@@ -18,7 +18,7 @@ async def test_a_killed_embedded_redis_is_restarted_with_its_data_and_nothing_is
     s = Services(Settings(data_dir=tmp_path, store_writer_enabled=False))
     await s.start()
     try:
-        stream = s.settings.event_stream
+        stream = s.settings.events.stream
         events = CallEvents("kept-call")
         s.events.publish(events.make(CallStarted, carrier="test"))
         assert await s.events.flush(5)

@@ -18,11 +18,11 @@ import pytest
 
 from bridge.sipfront import kamailio
 from bridge.sipfront.pool import SipWorkerPool
+from harness.peers import sipp
+from harness.servers import free_udp_port, free_udp_ports
 from tests.bridge.legs.conftest import Bridge, running_bridge
-from tests.peers import sipp
-from tests.servers import free_udp_port, free_udp_ports
 
-TRIVIAL = "tests.fakes.trivial_engine:TrivialEngine"  # no speech models: SIP is under test
+TRIVIAL = "harness.trivial_engine:TrivialEngine"  # no speech models: SIP is under test
 NUMBER = "+441234567890"
 
 pytestmark = [

@@ -23,7 +23,7 @@ from bridge.settings import Settings
 from bridge.web.app import create_app
 from bridge.web.body_limit import MAX_BODY_BYTES
 from flows.nlu.encoder import shared
-from tests.servers import free_port
+from harness.servers import free_port
 
 
 @dataclass
@@ -220,7 +220,7 @@ async def test_readyz_reports_a_store_writer_that_falls_behind(
             assert ready.status_code == 503, ready.text
             assert ready.json()["checks"]["store_writer"].startswith("lagging: ")
             assert metrics.STORE_WRITER_LAG._value.get() >= 1.0
-            config = ConsumerConfig(s.settings.event_stream, STORE_WRITER_GROUP, "w2")
+            config = ConsumerConfig(s.settings.events.stream, STORE_WRITER_GROUP, "w2")
             writer = StreamConsumer(s.redis, config, StoreWriter(s.engine))
             task = asyncio.create_task(writer.run())
             for _ in range(100):

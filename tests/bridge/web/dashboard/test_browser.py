@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from bridge.conversation.recording import recording_path
-from media.recorder import StereoRecorder
-from tests.audio import VOICES, synthesize
+from bridge.store.wav_files import StereoRecorder
+from harness.audio import VOICES, synthesize
 from tests.bridge.web.dashboard.conftest import PASSWORD, USERS, Dashboard, stored
 
 CHROMIUM = shutil.which("chromium")
