@@ -50,7 +50,7 @@ FRAME = b"\xff" * 160
 SERVER = r"""
 import sys, uvicorn
 from pathlib import Path
-from bridge.process.server import DrainingServer, uvicorn_config
+from bridge.web.server import DrainingServer, uvicorn_config
 from bridge.settings import Settings
 from bridge.web.app import create_app
 from harness.trivial_engine import TrivialEngine

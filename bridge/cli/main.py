@@ -48,7 +48,7 @@ def serve(
     and an SQLite file under CALLBRIDGE_DATA_DIR. SIGTERM or Ctrl-C drains calls in
     flight (up to CALLBRIDGE_DRAIN_TIMEOUT_S) before it exits.
     """
-    from bridge.process.server import serve as run_server
+    from bridge.web.server import serve as run_server
 
     settings = load_settings(
         host=host, port=port, default_flow=default_flow, sip_workers=sip_workers

@@ -19,11 +19,11 @@ from bridge import logs
 from bridge.conversation.context import LegControl
 from bridge.conversation.lookups import HttpLookup
 from bridge.conversation.recording import RecordingsStore
+from bridge.conversation.registry import CallRegistry
 from bridge.conversation.runtime import CallRuntime
 from bridge.engines.base import SpeechEngine
 from bridge.engines.registry import engine_for, fallback_for
 from bridge.events.schema import Envelope
-from bridge.process.calls import CallRegistry
 from bridge.settings import Settings
 from flows.loader import load
 from flows.model import Flow
@@ -112,7 +112,7 @@ class CallService:
         call_id: str | None = None,
         line: LineCodec | None = None,
     ) -> CallRuntime:
-        """Admit and start a call; raises :class:`~bridge.process.calls.Draining` when
+        """Admit and start a call; raises :class:`~bridge.conversation.registry.Draining` when
         shutting down."""
         call_id = call_id or uuid.uuid4().hex
         n = await self.legs.next(call_id)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from bridge import logs, metrics
+from bridge.conversation.registry import CallRegistry, Draining
 from bridge.conversation.runtime import CallRuntime
 from bridge.conversation.service import CallService
 from bridge.events.schema import Envelope
-from bridge.process.calls import CallRegistry, Draining
 from bridge.settings import Settings
 from flows.interpreter import Transfer
 from sip.addresses import registrar_domain, uri_user

@@ -13,13 +13,13 @@ from sqlalchemy import Engine
 
 from bridge import metrics
 from bridge.conversation.recording import RecordingsStore
+from bridge.conversation.registry import CallRegistry
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.lag import group_lag_s
 from bridge.events.log import EventLog
 from bridge.events.store_writer import GROUP as STORE_WRITER_GROUP
 from bridge.events.store_writer import StoreWriter
 from bridge.logs import get_logger
-from bridge.process.calls import CallRegistry
 from bridge.process.embedded_redis import EmbeddedRedis
 from bridge.settings import Settings
 from bridge.store import migrate

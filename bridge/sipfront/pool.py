@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 
 from bridge import metrics
+from bridge.conversation.registry import CallRegistry
 from bridge.legs.sip import RTP_PORTS, SipHealth
 from bridge.logs import get_logger
-from bridge.process.calls import CallRegistry
 from bridge.process.children import die_with_parent
 from bridge.settings import Settings
 from bridge.sipfront.kamailio import Kamailio

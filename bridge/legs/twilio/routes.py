@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from bridge import logs
+from bridge.conversation.registry import Draining
 from bridge.events.schema import CarrierStatus, utcnow
 from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, sequence_number, too_long
 from bridge.legs.twilio.fork import ForkLeg
 from bridge.legs.twilio.leg import TwilioDeps, TwilioLeg
 from bridge.legs.twilio.signature import form, twilio_signed
-from bridge.process.calls import Draining
 
 log = logs.get_logger(__name__)
 router = APIRouter(prefix="/twilio", tags=["twilio"])

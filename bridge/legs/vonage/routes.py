@@ -17,11 +17,11 @@ from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 
 from bridge import logs
+from bridge.conversation.registry import Draining
 from bridge.events.schema import CarrierStatus, utcnow
 from bridge.legs.fields import CALL_ID_MAX, NUMBER_MAX, too_long
 from bridge.legs.vonage.leg import VonageDeps, VonageLeg
 from bridge.legs.vonage.signature import vonage_signed
-from bridge.process.calls import Draining
 
 log = logs.get_logger(__name__)
 # Every route, webhook or socket, is signed by Vonage (signature.py).
@@ -37,7 +37,7 @@ def vonage_deps(ws: WebSocket) -> VonageDeps:
 async def _json_body(request: Request) -> dict[str, Any] | None:
     try:
         data = json.loads(await request.body())
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past all sense
         return None
     return data if isinstance(data, dict) else None
 

@@ -25,6 +25,7 @@ from bridge.store import review
 from bridge.store.audit import audit
 from bridge.store.models import Call
 from bridge.store.users import Principal, Users
+from bridge.store.wav_files import wait_written
 from bridge.web import auth
 from bridge.web.auth import LoginRequired
 from bridge.web.dashboard import admin, live
@@ -218,6 +219,9 @@ async def call_api(request: Request, call_id: str, who: Who) -> dict[str, Any]:
     return await _detail(request, call_id, who)
 
 
+RECORDING_WAIT_S = 2.0
+
+
 def _recording(request: Request, call_id: str) -> Path:
     return recording_path(request.app.state.services.settings.data_dir, call_id)
 
@@ -227,4 +231,7 @@ async def recording(request: Request, call_id: str, who: Who) -> FileResponse:
     path = _recording(request, call_id)
     if not path.exists():
         raise HTTPException(404, "no recording of this call")
+    # A call that ended a moment ago: its writer thread finishes the file (header and
+    # all) within milliseconds; one still in progress is served as far as it goes.
+    await asyncio.to_thread(wait_written, path, RECORDING_WAIT_S)
     return FileResponse(path, media_type="audio/wav")

@@ -44,6 +44,18 @@ async def test_unsigned_requests_are_refused(bridge: Bridge) -> None:
     assert tampered.status_code == 403  # the body does not match its signed hash
 
 
+async def test_a_signed_body_that_is_not_json_is_a_400(bridge: Bridge) -> None:
+    async with httpx.AsyncClient() as client:
+        for body in (b"\xff\xfe not utf-8", b"[" * 100_000, b'["a list"]'):
+            for hook in ("answer", "events"):
+                r = await client.post(
+                    f"{bridge.base}/vonage/{hook}",
+                    content=body,
+                    headers={"Authorization": signed(VONAGE_SECRET, body)},
+                )
+                assert r.status_code == 400, (hook, body[:10], r.status_code)
+
+
 async def test_ncco_connects_an_l16_socket_with_a_token(bridge: Bridge) -> None:
     r = await caller(bridge).answer()
     [action] = r.json()
@@ -123,7 +135,7 @@ async def test_event_webhook_is_recorded_once(bridge: Bridge) -> None:
             assert r.status_code == 204
     await asyncio.sleep(0.2)
     events = await bridge.events(c.call_uuid)
-    assert len({e["seq"] for e in events}) == 1
+    assert len({e["seq"] for e in events}) == 1 and events[0]["source"] == "carrier"
     assert (events[0]["type"], events[0]["status"], events[0]["duration_s"]) == (
         "call.carrier_status",
         "completed",

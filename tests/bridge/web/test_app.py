@@ -12,16 +12,16 @@ import pytest
 import uvicorn
 
 from bridge import metrics
+from bridge.conversation.registry import Draining
 from bridge.events.consumer import ConsumerConfig, StreamConsumer
 from bridge.events.schema import CallEvents, CallStarted
 from bridge.events.store_writer import GROUP as STORE_WRITER_GROUP
 from bridge.events.store_writer import StoreWriter
-from bridge.process.calls import Draining
-from bridge.process.server import DrainingServer
 from bridge.process.services import Services
 from bridge.settings import Settings
 from bridge.web.app import create_app
 from bridge.web.body_limit import MAX_BODY_BYTES
+from bridge.web.server import DrainingServer
 from flows.nlu.encoder import shared
 from harness.servers import free_port
 
