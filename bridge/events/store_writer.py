@@ -197,21 +197,25 @@ _SEGMENTS = (TranscriptPartial, TranscriptFinal)
 def _decode(eid: bytes, fields: dict[bytes, bytes]) -> Row | None:
     try:
         payload = json.loads(fields[b"e"])
-        event: Envelope = Envelope.model_validate(payload)
-    except (KeyError, ValueError, TypeError) as exc:  # ValidationError is a ValueError
+    except (KeyError, ValueError) as exc:
         log.error("undecodable event", entry_id=eid.decode(), error=str(exc)[:200])
         return None
-    if event.type in KNOWN_TYPES:
-        try:
-            event = EVENT_ADAPTER.validate_python(payload)
-        except ValidationError as exc:
-            log.warning(
-                "event kept by its envelope alone",
-                entry_id=eid.decode(),
-                type=event.type,
-                error=str(exc)[:200],
-            )
-    return Row(event, payload)
+    known = isinstance(payload, dict) and payload.get("type") in KNOWN_TYPES
+    try:  # one validation: into its class when this build knows the type
+        return Row(EVENT_ADAPTER.validate_python(payload) if known else _envelope(payload), payload)
+    except ValidationError as exc:
+        error = str(exc)[:200]
+    try:  # a known type this build cannot read (an older or newer version): kept as it came
+        row = Row(_envelope(payload), payload)
+    except (ValueError, TypeError) as exc:
+        log.error("undecodable event", entry_id=eid.decode(), error=str(exc)[:200])
+        return None
+    log.warning("event kept by its envelope alone", entry_id=eid.decode(), error=error)
+    return row
+
+
+def _envelope(payload: Any) -> Envelope:
+    return Envelope.model_validate(payload)
 
 
 def _call_row(e: CallStarted) -> dict[str, Any]:
