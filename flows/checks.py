@@ -89,11 +89,7 @@ def _intent_references(flow: Flow, src: Source) -> list[Problem]:
 
 def _intent_slots(flow: Flow, src: Source) -> list[Problem]:
     """An intent's slots are declared, and none is taken only in a sensitive state."""
-    sensitive = {
-        s.collect
-        for s in flow.states.values()
-        if isinstance(s, AskState) and s.sensitive and s.collect
-    }
+    sensitive = flow.sensitive_slots()
     out = []
     for intent, spec in flow.intents.items():
         for i, slot in enumerate(spec.slots):

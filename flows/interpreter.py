@@ -85,11 +85,7 @@ class Interpreter:
     @property
     def sensitive_names(self) -> frozenset[str]:
         """Slots collected in sensitive states: never persisted, shown or sent in clear."""
-        return frozenset(
-            s.collect
-            for s in self.flow.states.values()
-            if isinstance(s, AskState) and s.sensitive and s.collect
-        )
+        return frozenset(self.flow.sensitive_slots())
 
     def persistable(self) -> dict[str, Any]:
         """The snapshot with sensitive values masked: what may be stored or shown.

@@ -280,6 +280,14 @@ class Flow(_Strict):
     )
     states: dict[Name, State] = Field(min_length=1)
 
+    def sensitive_slots(self) -> set[str]:
+        """Slots some sensitive state collects: never shown, logged or sent in clear."""
+        return {
+            s.collect
+            for s in self.states.values()
+            if isinstance(s, AskState) and s.sensitive and s.collect
+        }
+
 
 WAITING = (AskState, ConverseState)
 

@@ -169,11 +169,7 @@ def _suggest_name(name: str, known: set[str]) -> str:
 
 def sensitive_leaks(flow: Flow, src: Source) -> list[Problem]:
     """A sensitive slot is never put in a model's instructions or read back in clear."""
-    secret = {
-        s.collect
-        for s in flow.states.values()
-        if isinstance(s, AskState) and s.sensitive and s.collect
-    }
+    secret = flow.sensitive_slots()
     out = []
     for name, s in flow.states.items():
         if isinstance(s, ConverseState):

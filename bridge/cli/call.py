@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bridge.cli.options import load_settings
+from bridge.cli.options import load_flow_or_exit, load_settings
 from bridge.events.schema import Envelope
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def call(
     """
     settings = load_settings(engine=engine)
     path = flow_file or str(settings.default_flow)
-    flow = _load_flow(path)
+    flow = load_flow_or_exit(path)
     events: list[Envelope] = []
 
     def show(ev: Envelope) -> None:
@@ -114,18 +114,6 @@ def call(
         write_wav(Path(out), leg.bot_pcm, HOUSE_RATE)
     if not as_json:
         _summary(rt)
-
-
-def _load_flow(path: str) -> Flow:
-    """The checked flow, or its problems on stderr and exit status 1."""
-    from flows.loader import FlowInvalid, load
-
-    try:
-        return load(path)
-    except FlowInvalid as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        raise SystemExit(1) from None
 
 
 def _call_sip(settings: Any, sip_uri: str, show: Callable[[Envelope], None], as_json: bool) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from bridge.cli.options import load_settings
+from bridge.cli.options import load_flow_or_exit, load_settings
 from flows.loader import FlowInvalid
 
 
@@ -92,9 +92,8 @@ def flows_test(files: tuple[str, ...], min_state_coverage: float) -> None:
 def flows_graph(file: str, output: str) -> None:
     """Draw the flow: states by kind, edges labelled with what moves the call."""
     from flows import graph
-    from flows.loader import load
 
-    flow = _load_or_exit(file, load)
+    flow = load_flow_or_exit(file)
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix in (".mmd", ".md"):
@@ -123,15 +122,6 @@ def render_svg(dot_source: str) -> bytes:
     return done.stdout
 
 
-def _load_or_exit(file: str, load: Any) -> Any:
-    try:
-        return load(file)
-    except FlowInvalid as exc:
-        for p in exc.problems:
-            click.echo(str(p), err=True)
-        raise SystemExit(1) from None
-
-
 @flows.command("simulate")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--clock", help="Pretend it is this ISO time (business hours, relative dates).")
@@ -144,10 +134,9 @@ def flows_simulate(file: str, clock: str | None, caller_number: str) -> None:
     flow looks data up, type the JSON result or `error`; for a transfer, `ok` or
     `failed`.
     """
-    from flows.loader import load
     from flows.simulate import Simulation
 
-    flow = _load_or_exit(file, load)
+    flow = load_flow_or_exit(file)
     now = datetime.fromisoformat(clock) if clock else datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
