@@ -229,11 +229,19 @@ class CallRuntime:
                 pending.add(self._closing)
             owes = getattr(self.session, "owes", False)  # a model still to answer
             if self.bot.quiet and not pending and not owes:
+                await self._recording_written()
                 return
             if pending:
                 await asyncio.wait(pending)
             else:
                 await asyncio.sleep(0.001)  # synthesis runs in a thread; let it finish
+
+    async def _recording_written(self) -> None:
+        """An ended call's recording file is complete, and a failure writing its last
+        blocks (told from the writer's thread) has become its event."""
+        if self.ctx.ended.is_set() and self.recording is not None:
+            await asyncio.to_thread(self.recording.wait_closed, LAST_WORDS_S)
+            await asyncio.sleep(0)  # the loop runs the writer's call_soon_threadsafe
 
     def caller_hung_up(self, reason: str = "caller_hangup") -> None:
         """The caller's side is gone (``reason`` says how, e.g. ``rtp_timeout``). What

@@ -66,9 +66,9 @@ async def test_a_disk_that_fills_during_the_call_stops_only_the_recording(tmp_pa
     assert "balance" in c.path
     [failed] = c.of("recording.failed")
     assert "OSError" in failed.reason and "No space" in failed.reason
-    assert len(failures) == 1  # once, though every later frame would fail too
-    ended = c.of("call.ended")[-1]
-    assert ended.seq > failed.seq
+    # once, though every later frame would fail too; the disk is written by a thread, so
+    # on a call this fast the failure may come after the call's end, but it comes
+    assert len(failures) == 1
 
 
 def test_the_store_says_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
