@@ -11,15 +11,13 @@ import signal
 import numpy as np
 import pytest
 
-from bridge.conversation.keys import InbandKeys
 from bridge.conversation.lookups import StaticLookup
 from bridge.engines.base import EngineError, EngineSession
 from bridge.engines.local.asr import Recognizer
 from bridge.engines.local.grammar import Constraint, words_of
 from bridge.legs.virtual import HangUp, Silence, Speak, VirtualLeg, phone_line, run_call
-from harness.audio import VOICES, synthesize, tone
-from media.dtmf import HIGH, KEYS, LOW
-from media.format import FRAME_MS, HOUSE_FRAME, HOUSE_RATE
+from harness.audio import VOICES, synthesize
+from media.format import FRAME_MS, HOUSE_FRAME
 from tests.bridge.conversation.calls import (
     APPTS,
     BOOK,
@@ -106,35 +104,6 @@ async def test_dtmf_menu_and_silence_escalation() -> None:
     said = c.said("bot")
     assert "Sorry, I didn't hear anything." in said and "Are you still there?" in said
     assert c.path[-1] == "to_agent" and c.leg.transfers[0].queue == "cards"
-
-
-def key_tones(keys: str) -> np.ndarray:
-    """Keys pressed on a phone that sends them as tones in the audio (no RFC 4733)."""
-    low = {k: f for f, row in zip(LOW, KEYS, strict=True) for k in row}
-    high = {k: HIGH[row.index(k)] for row in KEYS for k in row}
-    gap = np.zeros(HOUSE_RATE // 10, np.int16)
-    return np.concatenate(
-        [np.concatenate([tone((low[k], high[k]), 120, HOUSE_RATE), gap]) for k in keys]
-    )
-
-
-async def test_keys_sent_as_tones_in_the_audio_are_keys_not_speech() -> None:
-    c = await call(CARDS, [Speak(phone_line(key_tones("2")), "")])
-    assert c.path[:3] == ["greet", "menu", "for_lost_card"]
-    assert [e.digits for e in c.of("call.dtmf")] == ["2"]
-    assert not [e for e in c.of("transcript.final") if e.speaker == "caller"]
-    assert not c.of("call.barge_in")
-
-
-def test_a_key_heard_as_a_tone_and_reported_out_of_band_counts_once() -> None:
-    keys = InbandKeys(HOUSE_RATE)
-    pressed = key_tones("5")
-    starts = range(0, len(pressed), HOUSE_FRAME)
-    heard = [keys.feed(pressed[i : i + HOUSE_FRAME], n) for n, i in enumerate(starts)]
-    assert [k for k in heard if k] == ["5"]
-    assert keys.out_of_band("5", at=12)  # the same press, reported by the carrier
-    assert not keys.out_of_band("5", at=80)  # a new press
-    assert keys.feed(pressed[:HOUSE_FRAME], 81) is None  # the line reports keys itself now
 
 
 async def test_barge_in_clears_the_bot_within_the_frame() -> None:
