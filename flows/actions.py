@@ -22,6 +22,8 @@ class Listen:
     dtmf_max: int = 0
     timeout_ms: int | None = None
     sensitive: bool = False
+    # A menu key said aloud ("option one") means the intent that goes where the key does.
+    spoken_keys: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

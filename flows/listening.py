@@ -27,7 +27,14 @@ def listen_for(
     slot_type = flow.slots[s.collect].type if s.collect else None
     intents = tuple(dict.fromkeys([*s.intents, *(h.intent for h in flow.global_)]))
     dtmf_max = s.dtmf.max_digits if s.dtmf else (1 if any(k.isdigit() for k in s.on) else 0)
-    return Listen(state, intents, s.collect, slot_type, dtmf_max, timeout, s.sensitive)
+    spoken = tuple(
+        (key, intent)
+        for key, target in s.on.items()
+        if key.isdigit()
+        for intent in [next((i for i in intents if s.on.get(i) == target), None)]
+        if intent is not None
+    )
+    return Listen(state, intents, s.collect, slot_type, dtmf_max, timeout, s.sensitive, spoken)
 
 
 def slot_value(flow: Flow, s: AskState, event: Utterance | Dtmf) -> Any:

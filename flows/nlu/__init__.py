@@ -23,7 +23,8 @@ from flows.nlu.encoder import EncoderUnavailable, SentenceEncoder, shared
 from flows.nlu.intents import IntentIndex, IntentScore
 from flows.nlu.semantic import SemanticIndex
 from flows.nlu.slots import parser_for
-from flows.nlu.yes_no import plain, plain_yes
+from flows.nlu.spoken_keys import spoken_key
+from flows.nlu.yes_no import nothing_more, plain, plain_yes
 
 __all__ = ["IntentIndex", "IntentScore", "Matcher"]
 
@@ -73,6 +74,8 @@ class Matcher:
         """The best allowed intent for ``text``, or None below the threshold."""
         yes = [k for k in self.yes_intents if allowed is None or k in allowed]
         said = plain(text)
+        if nothing_more(text):
+            return IntentScore(None, 0.0)
         if said is True and len(yes) == 1:
             return IntentScore(yes[0], 1.0)
         if said is False:  # "no, that's all": whatever was asked, no request in it
@@ -99,6 +102,9 @@ class Matcher:
     def match(self, text: str, listen: Listen | None = None) -> Utterance:
         """What ``text`` means in a state that listens for ``listen`` (all intents if None)."""
         allowed = listen.intents if listen is not None else None
+        keyed = dict(listen.spoken_keys).get(spoken_key(text) or "") if listen else None
+        if keyed is not None:
+            return Utterance(text, keyed, {}, 1.0)
         scored = self.intent(text, allowed)
         if (
             listen is not None

@@ -10,8 +10,9 @@ few, so they are read here first, on the text with its number words as digits
   "the 21st of the 6th, 93", "it's 12/11/89";
 - a weekday with a day of the month ("Thursday the 3rd", "Wednesday 2nd"), or a day
   alone ("the 30th"): the next such date from today;
-- "today", "tomorrow", "the day after tomorrow", "a week on Friday" or "Friday
-  week" (UK: Friday of next week);
+- "today", "tomorrow", "the day after tomorrow", "a week today", "a week on Friday"
+  or "Friday week" (UK: Friday of next week), "Wednesday of next week" (the
+  Wednesday of the coming Monday-to-Sunday week);
 - two-digit years: the century that puts the year no more than ten years ahead.
 
 Anything else goes to dateparser, relative to the call's own today, with days before
@@ -77,33 +78,37 @@ def _dated(year: int | None, month: int, day: int, today: date) -> date | None:
         return None
 
 
-def read_date(text: str, today: date, day_first: bool = True) -> date | None:
-    """The date in ``text`` (number words already digits), or None if it names none
-    of the forms above."""
-    t = CLOCK_WORDS.sub(" ", text.lower().replace("\u2019", "'"))
-    t = re.sub(r"\bace\b", "8th", t)  # "the eighth" over a phone line, as Whisper writes it
-    t = re.sub(r"\b(19|20) (\d\d)\b", r"\1\2", t)  # "19 82" spoken as a year
+def _relative(t: str, today: date, weekday: int | None) -> date | None:
+    """ "tomorrow", "a week today", "Friday week", "Wednesday of next week"."""
     if re.search(r"\bday after tomorrow\b", t):
         return today + timedelta(days=2)
     if re.search(r"\ba week (?:on |from )?tomorrow\b", t):
         return today + timedelta(days=8)
     if re.search(r"\btomorrow\b", t):
         return today + timedelta(days=1)
+    if re.search(r"\ba week (?:on |from )?today\b|\btoday week\b", t):
+        return today + timedelta(days=7)
     if re.search(r"\btoday\b", t):
         return today
+    if weekday is None:
+        return None
+    day = WEEKDAYS[weekday]
+    if re.search(rf"\ba week (?:on|from) (?:this )?{day}\b|\b{day} week\b", t):
+        return today + timedelta(days=((weekday - today.weekday()) % 7 or 7) + 7)
+    if re.search(rf"\b{day},? (?:of |in )?next week\b|\bnext week,? (?:on )?{day}\b", t):
+        return today + timedelta(days=7 - today.weekday() + weekday)
+    return None
+
+
+def read_date(text: str, today: date, day_first: bool = True) -> date | None:
+    """The date in ``text`` (number words already digits), or None if it names none
+    of the forms above."""
+    t = CLOCK_WORDS.sub(" ", text.lower().replace("\u2019", "'"))
+    t = re.sub(r"\bace\b", "8th", t)  # "the eighth" over a phone line, as Whisper writes it
+    t = re.sub(r"\b(19|20) (\d\d)\b", r"\1\2", t)  # "19 82" spoken as a year
     weekday = next((i for i, w in enumerate(WEEKDAYS) if re.search(rf"\b{w[:3]}\w*day\b", t)), None)
-    m = (
-        re.search(
-            rf"\ba week (?:on|from) (?:this )?{WEEKDAYS[weekday]}\b|"
-            rf"\b{WEEKDAYS[weekday]} week\b",
-            t,
-        )
-        if weekday is not None
-        else None
-    )
-    if m and weekday is not None:
-        ahead = (weekday - today.weekday()) % 7 or 7
-        return today + timedelta(days=ahead + 7)
+    if (relative := _relative(t, today, weekday)) is not None:
+        return relative
     # "the 21st of the 6th, 93": a month by its number, day first as UK callers say it
     m = re.search(rf"\b{_DAY}\s+of\s+the\s+(\d{{1,2}})(?:st|nd|rd|th)?{_YEAR}", t)
     if m and 1 <= int(m.group(2)) <= 12:
@@ -120,6 +125,8 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
         first, second = int(m.group(1)), int(m.group(2))
         day, month = (first, second) if day_first else (second, first)
         return _dated(full_year(m.group(3), today), month, day, today) if month <= 12 else None
+    if found := _digit_run(t, today, day_first):
+        return found
     day_month = re.search(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}{_YEAR}", t)
     month_day = re.search(rf"\b{_MONTH}\s+(?:the\s+)?{_DAY}(?!\d){_YEAR}", t)
     if day_month and (day_first or not month_day):
@@ -137,3 +144,24 @@ def read_date(text: str, today: date, day_first: bool = True) -> date | None:
         return None
     year = full_year(year_digits, today) if year_digits else None
     return _dated(year, _month(month), int(day), today)
+
+
+# Words around a date said as numbers alone ("it's", "my birthday is").
+_AROUND_NUMBERS = re.compile(
+    r"\b(?:it|is|its|a|my|birthday|birthdays|date|of|birth|the|um|er|erm|uh)\b"
+)
+
+
+def _digit_run(t: str, today: date, day_first: bool) -> date | None:
+    """Day, month and year said as numbers and written down split anywhere ("060 9 1990",
+    "25-1267"): six or eight digits in all, and no other words."""
+    if re.search(r"[a-z]", _AROUND_NUMBERS.sub(" ", t.replace("'", ""))):
+        return None
+    run = re.sub(r"\D", "", t)
+    if len(run) not in (6, 8):
+        return None
+    first, second = int(run[:2]), int(run[2:4])
+    day, month = (first, second) if day_first else (second, first)
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return _dated(full_year(run[4:], today), month, day, today)

@@ -57,7 +57,7 @@ DIGIT_COUNT = re.compile(
 
 
 # Words Whisper writes for a digit it heard among other digits ("for 729" for 4729).
-# ("to" is left alone: "go to 4111" has no 2 in it.)
+# ("to" only when the digits are one short: "go to 4111" has no 2 in it.)
 HOMOPHONES = {"for": "4", "fore": "4", "won": "1", "ate": "8"}
 _HOMOPHONE = r"\b(for|fore|won|ate)\b"
 
@@ -71,9 +71,15 @@ def parse_digits(text: str, length: int | None = None) -> str | None:
             spoken,
             flags=re.IGNORECASE,
         )
+    spoken = re.sub(r"(?<=\d)o\b", "0", spoken, flags=re.IGNORECASE)  # "Triple 9o"
     digits = "".join(re.findall(r"\d", spoken))
     if length is not None and len(digits) > length:
         digits = unrepeated(digits, length)
+    # "get it out to 774": one short, and "to" right before the digits was the first
+    if length is not None and len(digits) == length - 1:
+        m = re.search(r"\b(?:to|too)\W+(?=\d)", spoken, flags=re.IGNORECASE)
+        if m is not None and not re.search(r"\d", spoken[: m.start()]):
+            digits = "2" + digits
     if not digits or (length is not None and len(digits) != length):
         return None
     return digits
@@ -162,8 +168,28 @@ DAY_PARTS = {
 CLOCK = re.compile(r"\b(\d{1,2})(?:[:.](\d\d))?\s*(a\.?\s?m|p\.?\s?m)?\b")
 
 
+# A value ruled out in its own clause: "not the afternoon", "can't do mornings".
+NEGATED_BEFORE = re.compile(
+    r"\b(?:not|no|never|cannot|can't|won't|isn't|don't)\b(?:\W+\w+){0,2}\W*$"
+)
+
+
+def _ruled_out(t: str, value: str) -> bool:
+    m = re.search(rf"\b{re.escape(value.lower())}s?\b", t)
+    if m is None:
+        return False
+    clause = re.split(r"[,.;:!?]", t[: m.start()])[-1]
+    return NEGATED_BEFORE.search(clause) is not None
+
+
 def parse_enum(text: str, values: list[str]) -> str | None:
-    t = text.lower()
+    t = text.lower().replace("\u2019", "'")
+    out = [v for v in values if _ruled_out(t, v)]
+    if out:
+        rest = [v for v in values if v not in out]
+        # "not the afternoon, I'm at work then": of two, the other one
+        said = parse_enum(re.sub("|".join(re.escape(v.lower()) for v in out), " ", t), rest)
+        return said if said is not None or len(rest) != 1 else rest[0]
     # "afternoon would be best, I work mornings": a value said as such before one
     # said in the plural (the times a caller can't do, as often as the ones they can).
     for plural in ("", "s"):

@@ -32,15 +32,19 @@ PHRASES: Mapping[str, int] = {
             "i suppose so",
             "i believe so", "i would like that", "yes please", "please block it",
             "go ahead and", "right on", "fine", "precisely", "confirmed", "confirm",
+            "fine with that", "happy with that", "happy for you to",
+            "go and then",  # "go on then", as Whisper writes it over a phone line
         ],
         NO: [
             "no", "nope", "nah", "naw", "negative", "incorrect", "wrong", "never",
-            "not", "do not", "did not", "is not", "not right", "not correct",
+            "not", "do not", "did not", "is not", "i do not", "i did not", "not right",
+            "not correct",
             "not really", "not yet", "not now", "not at the moment", "not today",
             "no thanks", "no thank you", "no way", "i do not think so", "rather not",
             "would rather not", "hold off", "leave it", "i will pass", "pass",
             "do not bother", "not necessary", "no need", "that is wrong",
-            "that is not it", "cancel that", "stop",
+            "that is not it", "cancel that", "stop", "you are alright", "you are all right",
+            "you are ok", "you are okay", "you are fine", "i am alright", "i am all right",
         ],
         UNSURE: [
             "not sure", "unsure", "not certain", "i do not know", "do not know", "dunno",
@@ -62,7 +66,9 @@ CONTRACTIONS = {
 }  # fmt: skip
 
 
-NEGATORS = frozenset(["not", "do not", "did not", "is not", "never"])
+NEGATORS = frozenset(["not", "do not", "did not", "is not", "i do not", "i did not", "never"])
+# A clause with one of these takes the answer back ("yes, actually, I don't want it").
+CORRECTING = frozenset({"actually", "sorry", "wait", "no"})
 # Asking for a moment, not doubting: after a no it keeps the no ("no, hang on, I think
 # I've found it": don't block it), after a yes it takes the yes back.
 MOMENTS = frozenset(["hang on", "hold on", "one moment", "one sec", "just a sec",
@@ -98,8 +104,11 @@ def answer(text: str) -> bool | None:
     strong: list[int] = []
     weak: list[int] = []
     said: list[str] = []  # the strong phrases, in order
+    corrected = False
     for words in found:
         negated = False  # "don't do that": a yes phrase right after a negator is a no
+        corrected = corrected or bool(CORRECTING & set(words))
+        answered = bool(strong) and not corrected
         i = 0
         while i < len(words):
             for n in range(min(_LONGEST, len(words) - i), 0, -1):
@@ -108,8 +117,12 @@ def answer(text: str) -> bool | None:
                     value = PHRASES.get(phrase, WEAK.get(phrase, UNSURE))
                     if negated and value == YES:
                         value = NO
-                    (strong if phrase in PHRASES else weak).append(value)
-                    if phrase in PHRASES:
+                    # "Yes, block it, I don't want anyone using it": once answered, a
+                    # later clause's negator with more words after it gives a reason.
+                    reason = answered and phrase in NEGATORS and i + n < len(words)
+                    firm = phrase in PHRASES and not reason
+                    (strong if firm else weak).append(value)
+                    if firm:
                         said.append(phrase)
                     negated = phrase in NEGATORS
                     i += n
@@ -156,3 +169,18 @@ def plain_yes(text: str) -> bool:
 
 
 FILLERS = frozenset({"um", "uh", "er", "erm", "ah", "oh", "hmm", "well"})
+
+
+# "That's it, ta": the caller has nothing more to ask (and "that's it" to a read-back is a
+# yes, so this is asked only where a request could come).
+CLOSINGS = re.compile(
+    r"^(?:(?:no|nope|nah|um|uh|er|erm|well|oh|right|okay|ok)\s+)*"
+    r"(?:that is (?:it|all|everything)|nothing (?:else|more)|i am (?:all )?(?:done|sorted)"
+    r"|all (?:done|sorted|good))"
+    r"(?:\s+(?:for now|for today|now|then|really|thanks|thank you|ta|cheers|bye|goodbye"
+    r"|very much|love|mate))*$"
+)
+
+
+def nothing_more(text: str) -> bool:
+    return CLOSINGS.match(" ".join(w for ws in clauses(text) for w in ws)) is not None

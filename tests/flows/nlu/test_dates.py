@@ -37,6 +37,11 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("Wednesday 2nd.", "2026-12-02"),
         ("It's 12/11/89", "1989-11-12"),  # slashes inside a sentence; a year gone by
         ("born on 3-4-1977 I think", "1977-04-03"),
+        ("a week today", "2026-12-01"),
+        ("Thursday of next week", "2026-12-03"),  # the coming Monday-to-Sunday week
+        ("next week, Monday", "2026-11-30"),
+        ("070 3 1984", "1984-03-07"),  # day, month and year said as numbers, split anywhere
+        ("It's a 14-0288.", "1988-02-14"),
     ],
 )
 def test_uk_forms(text: str, want: str) -> None:

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from flows.interpreter import Listen
+from flows.listening import listen_for
 from flows.loader import load
+from flows.model import AskState
 from flows.nlu import Matcher
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "flows" / "examples"
@@ -159,3 +161,21 @@ def test_a_global_intent_at_a_slot_state_must_be_clear() -> None:
     u = CARDS.match("no, don't do that", confirm)
     assert u.intent is None and u.slots == {"confirmed": False}
     assert CARDS.match("can I talk to a person", confirm).intent == "agent"
+
+
+def test_a_menu_key_said_aloud_is_the_intent_the_key_leads_to() -> None:
+    state = CARDS.flow.states["menu"]
+    assert isinstance(state, AskState)
+    menu = listen_for(CARDS.flow, "menu", state)
+    assert CARDS.match("Option 1, please.", menu).intent == "balance"
+    assert CARDS.match("two", menu).intent == "lost_card"
+    assert CARDS.match("Zero.", menu).intent == "agent"
+    assert CARDS.match("I've got one question about fees", menu).intent != "balance"
+    # where no key is offered, a number is only a number
+    assert CARDS.match("one", Listen("menu", intents=("balance", "agent"))).intent != "balance"
+
+
+def test_nothing_more_is_no_request() -> None:
+    more = Listen("anything_else", intents=("balance", "lost_card", "agent", "repeat"))
+    for said in ["That's it, ta.", "No, that's everything, thanks.", "Nothing else, bye."]:
+        assert CARDS.match(said, more).intent is None, said

@@ -35,6 +35,8 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("for 729.", 4, "4729"),  # "four" heard as "for" among digits
         ("The last four digits are 6 4 3 0.", 4, "6430"),  # a count is not a digit
         ("go to 4111", 4, "4111"),
+        ("erm, it's to 519", 4, "2519"),  # "two" heard as "to", the digits one short
+        ("Triple 7o", 4, "7770"),  # "oh" joined onto a digit
         ("4111. 4111. 41", 4, "4111"),
         ("12345", 4, None),  # not a loop: too many
         ("one two three", 4, None),  # wrong length
@@ -132,3 +134,12 @@ def test_enum() -> None:
     assert parse_enum("in the morning please", values) == "morning"
     assert parse_enum("afternoon would be better", values) == "afternoon"
     assert parse_enum("evening", values) is None
+
+
+def test_a_part_of_the_day_ruled_out_leaves_the_other() -> None:
+    values = ["morning", "afternoon"]
+    assert parse_enum("not the morning, I'm on the school run", values) == "afternoon"
+    assert parse_enum("I can't do afternoons", values) == "morning"
+    assert parse_enum("afternoon, not the morning", values) == "afternoon"
+    assert parse_enum("No, afternoon please.", values) == "afternoon"  # another clause
+    assert parse_enum("not the evening", ["morning", "afternoon", "evening"]) is None

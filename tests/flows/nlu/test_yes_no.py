@@ -30,6 +30,9 @@ YES = [
     "No, wait, yes.",
     "No, no, please do.",
     "I, that's grand.",
+    "Yes, cancel it, I don't want anybody spending on it.",  # a reason, not a no
+    "Go and then.",  # "go on then" over the line, as Whisper writes it
+    "I'm happy with that.",
 ]
 NO = [
     "no",
@@ -52,6 +55,10 @@ NO = [
     "No, hang on, I think I've found it.",  # asking for a moment keeps a no
     "Wait, no.",
     "Wait now.",
+    "Nah, you're all right.",  # British: no thanks
+    "Please don't cancel it, it could be at home.",
+    "I don't want it cancelled.",
+    "Yes, actually, I don't want it cancelled.",  # a correction takes the yes back
 ]
 NEITHER = [
     "maybe later",
