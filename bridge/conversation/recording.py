@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -71,8 +72,12 @@ class RecordingsStore:
             return f"unwritable: {exc.strerror or type(exc).__name__}"
         if free < MIN_FREE_BYTES:
             return f"low disk: {free // 2**20} MB free"
-        if self._failure is not None and time.monotonic() - self._failure[0] < FAILING_FOR_S:
-            return f"failing: {self._failure[1]}"
+        if self._failure is not None:
+            since, reason = self._failure
+            # A full disk with room again is over (the probe wrote, the space is there);
+            # any other failure shows for a while, as nothing here can test for it.
+            if os.strerror(errno.ENOSPC) not in reason and time.monotonic() - since < FAILING_FOR_S:
+                return f"failing: {reason}"
         return "ok"
 
 

@@ -74,10 +74,13 @@ async def test_a_disk_that_fills_during_the_call_stops_only_the_recording(tmp_pa
 def test_the_store_says_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = RecordingsStore(tmp_path / "recordings")
     assert store.check() == "ok" and not list((tmp_path / "recordings").iterdir())
-    store.failed("OSError: No space left on device")
-    assert store.check() == "failing: OSError: No space left on device"
+    store.failed("OSError: Input/output error")
+    assert store.check() == "failing: OSError: Input/output error"
     monkeypatch.setattr(recording, "FAILING_FOR_S", 0.0)
     assert store.check() == "ok"  # a while later, and nothing failed since
+    monkeypatch.setattr(recording, "FAILING_FOR_S", 60.0)
+    store.failed("OSError: No space left on device")
+    assert store.check() == "ok"  # a full disk is over once the probe writes and there's room
     monkeypatch.setattr(recording, "MIN_FREE_BYTES", 2**62)
     assert store.check().startswith("low disk: ")
     blocked = RecordingsStore(tmp_path / "file" / "recordings")
