@@ -154,14 +154,25 @@ _AROUND_NUMBERS = re.compile(
 
 def _digit_run(t: str, today: date, day_first: bool) -> date | None:
     """Day, month and year said as numbers and written down split anywhere ("060 9 1990",
-    "25-1267"): six or eight digits in all, and no other words."""
-    if re.search(r"[a-z]", _AROUND_NUMBERS.sub(" ", t.replace("'", ""))):
+    "25-1267", "18-471", "to 958" for "two nine fifty-eight"): no other words, and one
+    way to read the digits as a date, or one that splits them where they were split."""
+    t = re.sub(r"^\W*(?:its\s+)?(?:to|too)\b(?=\W*\d)", "2 ", t.replace("'", ""))
+    if re.search(r"[a-z]", _AROUND_NUMBERS.sub(" ", t)):
         return None
-    run = re.sub(r"\D", "", t)
-    if len(run) not in (6, 8):
-        return None
-    first, second = int(run[:2]), int(run[2:4])
-    day, month = (first, second) if day_first else (second, first)
-    if not (1 <= month <= 12 and 1 <= day <= 31):
-        return None
-    return _dated(full_year(run[4:], today), month, day, today)
+    groups = re.findall(r"\d+", t)
+    run = "".join(groups)
+    cuts = {sum(map(len, groups[:i])) for i in range(1, len(groups))}
+    found: list[tuple[date, bool]] = []
+    for a, b in ((1, 1), (1, 2), (2, 1), (2, 2)):
+        if len(run) - a - b not in (2, 4):
+            continue
+        first, second, year = int(run[:a]), int(run[a : a + b]), run[a + b :]
+        day, month = (first, second) if day_first else (second, first)
+        if not 1 <= month <= 12 or (len(year) == 4 and not 1900 <= int(year) <= today.year):
+            continue
+        if (d := _dated(full_year(year, today), month, day, today)) is not None:
+            found.append((d, {a, a + b} <= cuts))
+    aligned = [d for d, fits in found if fits]
+    if len(found) == 1:
+        return found[0][0]
+    return aligned[0] if len(aligned) == 1 else None

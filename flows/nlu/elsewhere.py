@@ -29,6 +29,7 @@ REQUESTS: tuple[str, ...] = (
     "apply for a loan", "ask about my mortgage", "increase my credit limit",
     "what are your interest rates", "dispute a charge on my statement",
     "there's a payment I don't recognise", "report fraud on my account",
+    "money has gone out of my account that I didn't take",
     "my card was declined", "activate my new card", "my card has expired",
     "my card is damaged and doesn't work", "my card is broken, I need a replacement",
     "my new card hasn't arrived", "my replacement card still hasn't come",
@@ -43,6 +44,7 @@ REQUESTS: tuple[str, ...] = (
     # appointments, health and services
     "cancel my appointment", "move my appointment to another day",
     "change the time of my appointment", "I'm running late for my appointment",
+    "I can't make my appointment",
     "what time is my appointment", "get my test results", "order a repeat prescription",
     "I need a sick note", "register as a new patient", "request a letter from the doctor",
     "it's an emergency", "someone is seriously ill and needs help now",

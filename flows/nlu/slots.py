@@ -157,7 +157,12 @@ def parse_date(text: str, today: date, day_first: bool = True) -> str | None:
 
 # Parts of the day an enum may offer, from what callers say or Whisper writes instead.
 DAY_PARTS = {
-    "morning": (r"\b(?:first thing|early|before (?:lunch|noon|midday|twelve|12)|a\.? ?m\b)", 0, 12),
+    # "warnings": "mornings" over a phone line, as Whisper writes it
+    "morning": (
+        r"\b(?:first thing|early|before (?:lunch|noon|midday|twelve|12)|a\.? ?m\b|warnings?)",
+        0,
+        12,
+    ),
     "afternoon": (
         r"\b(?:after (?:lunch|noon|midday|school|twelve|12)|lunchtime|p\.? ?m\b)",
         12,

@@ -33,7 +33,7 @@ PHRASES: Mapping[str, int] = {
             "i believe so", "i would like that", "yes please", "please block it",
             "go ahead and", "right on", "fine", "precisely", "confirmed", "confirm",
             "fine with that", "happy with that", "happy for you to",
-            "go and then",  # "go on then", as Whisper writes it over a phone line
+            "go and then", "go in then",  # "go on then", as Whisper writes it over a line
         ],
         NO: [
             "no", "nope", "nah", "naw", "negative", "incorrect", "wrong", "never",

@@ -21,6 +21,7 @@ from media.format import FRAME_MS, HOUSE_FRAME
 from tests.bridge.conversation.calls import (
     APPTS,
     BOOK,
+    BRIEF_CARDS,
     CARDS,
     VERIFY,
     Call,
@@ -274,7 +275,7 @@ async def test_a_prefix_does_not_end_the_turn_at_a_pause() -> None:
     said = paused("speak to", 450, "someone about my card")  # the VAD holds ~100 ms of it
     leg = VirtualLeg([Speak(said, ""), HangUp()], realtime=True)
     events: list = []  # type: ignore[type-arg]
-    await run_call(CARDS, Engine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
+    await run_call(BRIEF_CARDS, Engine(), leg, emit=events.append, lookup=StaticLookup({}))  # type: ignore[arg-type]
     finals = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"]
     assert "someone" in words_of(finals[0]), finals
 
@@ -291,7 +292,7 @@ async def test_a_pause_mid_sentence_holds_the_turn_open(first: str, then: str, k
     or that ask for nothing the state offers yet, the turn waits for the rest."""
     leg = VirtualLeg([Speak(paused(first, 800, then), ""), HangUp()], realtime=True)
     events: list = []  # type: ignore[type-arg]
-    await run_call(CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
+    await run_call(BRIEF_CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
     finals = [e.text for e in events if e.type == "transcript.final" and e.speaker == "caller"]
     assert len(finals) == 1, finals
     assert key in words_of(finals[0]), finals
@@ -308,7 +309,7 @@ async def test_a_caller_who_goes_on_before_the_reply_is_heard_is_one_turn(
     said = paused("I lost my card", pause_ms, "on the bus")
     leg = VirtualLeg([Speak(said, ""), Silence(4000), HangUp()], realtime=True)
     events: list = []  # type: ignore[type-arg]
-    rt = await run_call(CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
+    rt = await run_call(BRIEF_CARDS, engine(), leg, emit=events.append, lookup=StaticLookup({}))
     finals = [e for e in events if e.type == "transcript.final" and e.speaker == "caller"]
     assert [f.continues for f in finals] == [False, one_turn], [f.text for f in finals]
     assert rt.result.path.count("for_lost_card") == 1, rt.result.path

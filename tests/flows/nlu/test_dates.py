@@ -42,9 +42,12 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("next week, Monday", "2026-11-30"),
         ("070 3 1984", "1984-03-07"),  # day, month and year said as numbers, split anywhere
         ("It's a 14-0288.", "1988-02-14"),
+        ("It's 21-365.", "1965-03-21"),  # one way to read it that splits where it was split
+        ("to 754.", "1954-07-02"),  # "two seven fifty-four": "two" heard as "to"
+        ("1 2 3 4 5 6", None),  # no date in it
     ],
 )
-def test_uk_forms(text: str, want: str) -> None:
+def test_uk_forms(text: str, want: str | None) -> None:
     assert parse_date(text, TODAY) == want
 
 

@@ -134,6 +134,7 @@ def test_enum() -> None:
     assert parse_enum("in the morning please", values) == "morning"
     assert parse_enum("afternoon would be better", values) == "afternoon"
     assert parse_enum("evening", values) is None
+    assert parse_enum("Warnings are best.", values) == "morning"  # Whisper's "mornings"
 
 
 def test_a_part_of_the_day_ruled_out_leaves_the_other() -> None:

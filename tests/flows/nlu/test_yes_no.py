@@ -32,6 +32,7 @@ YES = [
     "I, that's grand.",
     "Yes, cancel it, I don't want anybody spending on it.",  # a reason, not a no
     "Go and then.",  # "go on then" over the line, as Whisper writes it
+    "Go in then.",
     "I'm happy with that.",
 ]
 NO = [
