@@ -8,10 +8,12 @@ answer is a short spoken reply and a new question. Every fifth line interrupts
 the bot's reply instead of waiting for it. Figures:
 
 - intent accuracy: the recognised intent against the line's intent;
-- turn gap: end of caller speech on the audio timeline → first bot audio frame out;
+- turn gap: end of caller speech on the audio timeline → first audible bot frame out
+  (-45 dBFS: the voice's lead-in silence is not the reply starting);
 - barge-in: caller speech onset → bot silent, and the last part alone (VAD fired →
   playout cleared; the leg pulls frames, so no further bot frame leaves);
-- bridge overhead: turn gap - endpointing wait - ASR final pass - TTS first chunk.
+- bridge overhead: turn gap - endpointing wait - what the ASR final pass and the TTS
+  first chunk took after the turn ended (the streaming pass works through the wait).
 
 Baseline, in the same run: two calls with the usual fixed endpointing (700 ms of
 silence, no early end of turn); `gap_ratio_vs_fixed_endpointing` compares p50s.

@@ -86,7 +86,7 @@ class BotSide:
         """The next 20 ms of bot audio, or None for silence."""
         frame, done = self.voice.next_frame(self.ctx.audio_ms)
         if frame is not None:
-            self.latency.bot_audio()
+            self.latency.bot_audio(frame)
         for utt in done:
             self.ctx.emit(
                 TranscriptFinal,

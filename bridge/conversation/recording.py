@@ -90,9 +90,13 @@ class CallRecording:
         path: Path,
         rate: int = HOUSE_RATE,
         on_failure: Callable[[str], None] | None = None,
+        paced: bool = True,
     ) -> None:
         """``rate``: both sides' frames (a carrier call is recorded as its line carried
-        it). ``on_failure`` hears, once and on the loop, why the recording stopped."""
+        it). ``on_failure`` hears, once and on the loop, why the recording stopped.
+        ``paced``: the call runs in real time, so a disk that falls behind it fails the
+        recording; a call on a virtual clock (a test, a benchmark) makes audio as fast
+        as it can, so it waits for the disk instead."""
         self.path = path
         self.failure: str | None = None
         self._on_failure = on_failure
@@ -104,7 +108,9 @@ class CallRecording:
         self._writer: WavWriter | None = None
         self._written: WavWriter | None = None  # kept after close(), for wait_closed()
         try:
-            self._writer = self._written = WavWriter(path, rate, 2, self._failed)
+            self._writer = self._written = WavWriter(
+                path, rate, 2, self._failed, wait_when_full=not paced
+            )
         except OSError as exc:  # opened here: an unwritable folder is told at once
             self._fail(exc)
 

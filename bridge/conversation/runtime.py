@@ -208,7 +208,10 @@ class CallRuntime:
         )
         if self._record is not None:
             self.recording = CallRecording(
-                self._record, self.floor.audio.rate, on_failure=self._recording_stopped
+                self._record,
+                self.floor.audio.rate,
+                on_failure=self._recording_stopped,
+                paced=self.ctx.realtime,
             )
         self.restart_speaking()
         self.ctx.spawn(self.fallback.prepare())
