@@ -2,7 +2,7 @@
 
 Sets of caller lines for the example flows (``bench/data/understanding/``), all
 written apart from the flows and the matcher (see bench/README.md for how): ``dev``,
-``dev_b`` to ``dev_e``, to tune on, and ``test``, scored once for the final figures.
+``dev_b`` to ``dev_f``, to tune on, and ``test``, scored once for the final figures.
 Each line names its flow, the state it answers, and what it means: an intent (or
 null, for a request the state does not handle), and slot values (dates, digits, part
 of day, yes/no, or null for an answer that settles nothing).
@@ -24,7 +24,7 @@ match (every expected slot right), cut-off rate, and understanding time per
 utterance (the matcher, one core; median). The baseline, in the same run, is the
 lexical matcher alone (the matcher before this issue, with its own threshold).
 
-    .venv/bin/python -m bench.understanding [--sets dev,dev_b,dev_c,dev_d,dev_e,test]
+    .venv/bin/python -m bench.understanding [--sets dev,dev_b,dev_c,dev_d,dev_e,dev_f,test]
         [--no-audio] [--calibrate]
 
 ``--calibrate`` chooses the semantic weight and the none-of-these threshold on the
@@ -253,10 +253,18 @@ def trimmed(pcm: np.ndarray) -> np.ndarray:
 
 
 def spoken(text: str) -> str:
-    """A date written with slashes as a UK caller reads it out, in its parts ("03/11/1992":
-    "oh three, eleven, nineteen ninety-two"); the voice would read it the American way
-    ("March eleventh"), a date the line does not mean."""
-    return re.sub(r"\b(\d{1,2})/(\d{1,2})/(\d{2,4})\b", r"\1, \2, \3", text)
+    """A date written with slashes as a UK caller reads it out: in its parts ("03/11/1992":
+    "oh three, eleven, nineteen ninety-two"), or "the 7th of the 12th" for "7/12"; the
+    voice would read it the American way ("March eleventh", "July twelfth"), a date the
+    line does not mean."""
+    text = re.sub(r"\b(\d{1,2})/(\d{1,2})/(\d{2,4})\b", r"\1, \2, \3", text)
+    return re.sub(r"\b(\d{1,2})/(\d{1,2})\b", lambda m: f"the {nth(m[1])} of the {nth(m[2])}", text)
+
+
+def nth(digits: str) -> str:
+    n = int(digits)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def audio_of(line: Line, i: int) -> np.ndarray:
@@ -341,7 +349,7 @@ def show(name: str, score: Score, misses: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sets", default="dev,dev_b,dev_c,dev_d,dev_e,test")
+    ap.add_argument("--sets", default="dev,dev_b,dev_c,dev_d,dev_e,dev_f,test")
     ap.add_argument("--no-audio", action="store_true")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--misses", action="store_true", help="print every miss (dev only)")

@@ -62,7 +62,16 @@ HOMOPHONES = {"for": "4", "fore": "4", "won": "1", "ate": "8"}
 _HOMOPHONE = r"\b(for|fore|won|ate)\b"
 
 
+# "the Visa one ends in…": "one" for a thing, not a digit
+PRONOUN_ONE = re.compile(
+    r"\b(?:the|this|that|other|my|visa|mastercard|amex|debit|credit|new|old|gold|blue|black)"
+    r"\s+(?:one|1)\b(?!\W*(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine)\b)",
+    re.IGNORECASE,
+)
+
+
 def parse_digits(text: str, length: int | None = None) -> str | None:
+    text = PRONOUN_ONE.sub(lambda m: m.group().rsplit(" ", 1)[0], text)
     spoken = spoken_numbers(DIGIT_COUNT.sub(" ", text))
     if re.search(r"\d", spoken):
         spoken = re.sub(

@@ -20,7 +20,7 @@ PHRASES: Mapping[str, int] = {
     phrase: answer
     for answer, phrases in {
         YES: [
-            "yes", "yeah", "yea", "yep", "yup", "ya", "yah", "aye", "sure", "correct",
+            "yes", "yeah", "yea", "yep", "yup", "ya", "yah", "yesh", "aye", "sure", "correct",
             "absolutely", "definitely", "affirmative", "certainly", "indeed", "exactly",
             "okay", "ok", "okey dokey", "alright", "all right", "uh huh", "mhm", "mm hmm",
             "go ahead", "go on", "go for it", "do it", "do that", "please do", "i do",
@@ -32,7 +32,7 @@ PHRASES: Mapping[str, int] = {
             "i suppose so",
             "i believe so", "i would like that", "yes please", "please block it",
             "go ahead and", "right on", "fine", "precisely", "confirmed", "confirm",
-            "fine with that", "happy with that", "happy for you to",
+            "fine with that", "happy with that", "happy for you to", "that will do",
             "go and then", "go in then",  # "go on then", as Whisper writes it over a line
         ],
         NO: [
@@ -51,7 +51,8 @@ PHRASES: Mapping[str, int] = {
             "maybe", "perhaps", "possibly", "no idea", "let me think", "let me check",
             "hang on", "hold on", "one moment", "one sec", "just a sec", "wait a minute", "wait",
             "what happens", "what do you mean", "why", "how", "depends", "it depends",
-            "not sure yet",
+            "not sure yet", "not really sure", "not too sure", "not quite sure",
+            "not entirely sure",
         ],
     }.items()
     for phrase in phrases
@@ -85,6 +86,12 @@ def clauses(text: str) -> list[list[str]]:
     return [ws for part in parts if (ws := re.findall(r"[a-z0-9]+", part))]
 
 
+# Asking for the very thing offered ("could you go ahead and book it?").
+REQUEST = re.compile(
+    r"(?:can|could|would|will) you (?:just |please |now )*(?:go ahead|do (?:it|that)|book it"
+    r"|block it|carry on|crack on)\b"
+)
+WH_WORDS = frozenset({"what", "when", "where", "which", "who", "how"})  # not "why": "why not"
 # A question back ("Will that stop my direct debits?") is neither, whatever its words.
 QUESTION_STARTS = frozenset({
     "will", "would", "what", "how", "can", "could", "is", "are", "does", "do", "did",
@@ -98,9 +105,14 @@ def answer(text: str) -> bool | None:
     moment_words = {w for p in MOMENTS for w in p.split()}
     if [w for ws in found for w in ws if w not in moment_words | FILLERS] == ["now"]:
         return False  # a lone "No." ("Wait, no.") over a phone line, as Whisper writes it
-    asked = text.rstrip().endswith("?") and found and found[0][0] in QUESTION_STARTS
+    # A question back, with its mark or, for a wh-word, without ("what time exactly")
+    asked = found and (
+        (text.rstrip().endswith("?") and found[0][0] in QUESTION_STARTS)
+        or (found[0][0] in WH_WORDS and len(found[0]) > 1)
+    )
     if asked and PHRASES.get(" ".join(found[0][:2])) not in (YES, NO):  # "Why not?" answers
-        return None
+        # "Can you just book it, please?" asks for what was offered: a yes
+        return True if REQUEST.match(" ".join(w for ws in found for w in ws)) else None
     strong: list[int] = []
     weak: list[int] = []
     said: list[str] = []  # the strong phrases, in order

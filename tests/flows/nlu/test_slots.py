@@ -37,6 +37,8 @@ TODAY = date(2026, 11, 24)  # a Tuesday
         ("go to 4111", 4, "4111"),
         ("erm, it's to 519", 4, "2519"),  # "two" heard as "to", the digits one short
         ("Triple 7o", 4, "7770"),  # "oh" joined onto a digit
+        ("um, the Mastercard one ends in five one nine two", 4, "5192"),  # "one": the card
+        ("The debit 1 ends in 7730.", 4, "7730"),
         ("4111. 4111. 41", 4, "4111"),
         ("12345", 4, None),  # not a loop: too many
         ("one two three", 4, None),  # wrong length

@@ -34,6 +34,9 @@ YES = [
     "Go and then.",  # "go on then" over the line, as Whisper writes it
     "Go in then.",
     "I'm happy with that.",
+    "I suppose that'll do.",
+    "What? Yes.",  # a word of surprise, then the answer
+    "Could you just go ahead and block it, please?",  # asking for what was offered
 ]
 NO = [
     "no",
@@ -75,6 +78,9 @@ NEITHER = [
     "What happens if I do?",
     "Yes, wait.",  # a moment takes a yes back
     "No, hang on, let me check.",  # a check takes a no back
+    "Er, I'm not really sure.",
+    "which day was that again",  # a question back without its mark
+    "Could you tell me what happens next?",
 ]
 
 
